@@ -1,0 +1,129 @@
+"""Build MNIST-IDK: raw IDX files + one version of the lists -> Parquet shards and a dataset card.
+
+The output is what ``Dataset.push_to_hub`` would upload (``data/{split}-00000-of-00001.parquet``
+and ``README.md``), so the Hub and ``datasets.load_dataset`` read it with no loading script.
+It is built in a temporary directory beside the target, validated, and only then renamed into
+place: a failed build leaves the previous output as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import datasets
+import numpy as np
+import pyarrow as pa
+
+from . import card, curation, sheet
+from .curation import Curation
+from .errors import MnistIdkError
+from .features import FEATURES, IDK_ID, data_file
+from .png import encode_pngs
+from .raw import SPLITS, Split, load_split
+
+DEFAULT_OUT = Path("build") / "mnist_idk"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    out: Path
+    curation: Curation
+    rows: dict[str, int]
+
+
+def relabel(split: Split, curation: Curation) -> tuple[np.ndarray, list[str | None]]:
+    """Final label ids and reasons per row: raw labels, overridden by the list's rows."""
+    labels = split.labels.astype(np.int64)
+    reasons: list[str | None] = [None] * len(labels)
+    for entry in curation.entries[split.name]:
+        labels[entry.index] = FEATURES["label"].str2int(entry.label)
+        reasons[entry.index] = entry.reason
+    return labels, reasons
+
+
+def split_table(split: Split, curation: Curation, workers: int | None = None) -> pa.Table:
+    """The split as an Arrow table with exactly the storage types ``FEATURES`` prescribes."""
+    labels, reasons = relabel(split, curation)
+    pngs = encode_pngs(split.images, workers)
+    schema = FEATURES.arrow_schema
+    images = pa.StructArray.from_arrays(
+        [pa.array(pngs, pa.binary()), pa.nulls(len(pngs), pa.string())], ["bytes", "path"]
+    )
+    columns = {
+        "image": images,
+        "label": pa.array(labels, pa.int64()),
+        "original_label": pa.array(split.labels, pa.int64()),
+        "mnist_index": pa.array(np.arange(len(labels), dtype=np.int32)),
+        "reason": pa.array(reasons, pa.string()),
+    }
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def write_parquet(table: pa.Table, path: Path) -> int:
+    """Write with ``datasets``' own Parquet writer (row groups, page index, CDC as on the Hub)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dataset = datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES))
+    dataset.to_parquet(str(path))
+    return table.nbytes
+
+
+def build(
+    out: Path = DEFAULT_OUT,
+    version: str = curation.WORKING,
+    raw_dir: Path | None = None,
+    lists_root: Path | None = None,
+    workers: int | None = None,
+    validate: bool = True,
+    progress: Progress = lambda message: None,
+) -> BuildResult:
+    """Build the dataset into ``out`` atomically; validate it first unless told not to."""
+    out = Path(out)
+    progress("reading and verifying raw MNIST files")
+    splits = {name: load_split(name, raw_dir) for name in SPLITS}
+    chosen = curation.load(version, lists_root, {name: s.labels for name, s in splits.items()})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a build is not
+    try:
+        num_bytes = {}
+        for name, split in splits.items():
+            progress(f"{name}: encoding {len(split.labels)} images and writing Parquet")
+            num_bytes[name] = write_parquet(split_table(split, chosen, workers), staging / data_file(name))
+        progress("writing dataset card and contact sheet")
+        sheet.write_card_sheet(staging, splits, chosen)
+        card.write_card(staging, splits, chosen, num_bytes, lists_root)
+        if validate:
+            from .validate import validate_build
+
+            progress("validating the build against the raw files")
+            problems = validate_build(staging, version=chosen.version, raw_dir=raw_dir, lists_root=lists_root)
+            if problems:
+                raise MnistIdkError(f"{out}: the build does not validate:\n" + "\n".join(problems))
+        replace_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuildResult(out, chosen, {name: len(s.labels) for name, s in splits.items()})
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``, replacing an old ``target`` with two renames (no copy)."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old.{os.getpid()}")
+        os.rename(target, old)
+        os.rename(new, target)
+        shutil.rmtree(old)
+    else:
+        os.rename(new, target)

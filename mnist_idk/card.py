@@ -1,0 +1,153 @@
+"""The dataset card: YAML the Hub and ``datasets`` read, and a body whose every number is computed.
+
+The YAML is assembled with the libraries that consume it (``huggingface_hub.DatasetCardData``,
+``datasets.DatasetInfo``), so ``load_dataset`` sees the same features and splits we wrote.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from pathlib import Path
+from string import Template
+from typing import Mapping
+
+import datasets
+import numpy as np
+from datasets.info import DatasetInfosDict
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from . import curation
+from .curation import REASONS, Curation
+from .features import FEATURES, data_file
+from .raw import PROJECT_ROOT, Split
+from .sheet import CARD_SHEET
+
+TEMPLATE = PROJECT_ROOT / "dataset_card" / "template.md"
+DEFAULT_REPO_ID = "mnist-idk/mnist_idk"
+PROJECT_URL = "https://github.com/mnist-idk/mnist-idk"
+
+
+def repo_id() -> str:
+    return os.environ.get("MNIST_IDK_REPO_ID") or DEFAULT_REPO_ID
+
+
+def escape(text: str) -> str:
+    """Make CSV text inert inside a Markdown table cell: no HTML, no pipes, no line breaks."""
+    text = html.escape(" ".join(text.split()), quote=True)
+    return re.sub(r"([|\\`*_\[\]])", r"\\\1", text)
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def final_labels(split: Split, cur: Curation) -> np.ndarray:
+    labels = split.labels.astype(np.int64)
+    for entry in cur.entries[split.name]:
+        labels[entry.index] = FEATURES["label"].str2int(entry.label)
+    return labels
+
+
+def class_counts(splits: Mapping[str, Split], cur: Curation) -> dict[str, dict[str, list[int]]]:
+    """``{split: {"before": [11 counts], "after": [11 counts]}}`` (index 10 is IDK)."""
+    return {
+        name: {
+            "before": np.bincount(split.labels, minlength=11).tolist(),
+            "after": np.bincount(final_labels(split, cur), minlength=11).tolist(),
+        }
+        for name, split in splits.items()
+    }
+
+
+def class_counts_table(counts: dict[str, dict[str, list[int]]]) -> str:
+    header = ["split", ""] + list(FEATURES["label"].names) + ["total"]
+    rows = []
+    for name, both in counts.items():
+        for when in ("before", "after"):
+            rows.append([name, when, *both[when], sum(both[when])])
+    return table(header, rows)
+
+
+def idk_breakdown(cur: Curation, key: str) -> str:
+    """IDK counts per split by ``reason`` or by ``original`` digit."""
+    values = list(REASONS) if key == "reason" else list(range(10))
+    rows = []
+    for split, entries in cur.entries.items():
+        idk = [e for e in entries if e.label == curation.IDK]
+        rows.append([split, *(sum(getattr(e, key) == v for e in idk) for v in values), len(idk)])
+    return table(["split", *map(str, values), "total"], rows)
+
+
+def changelog_section(version: str, lists_root: Path | None = None) -> str:
+    """This version's CHANGELOG entry (the text under its ``## vX.Y.Z`` heading)."""
+    if version == curation.WORKING:
+        return "Unreleased working lists: not a published version."
+    path = (lists_root or curation.lists_dir()) / "CHANGELOG.md"
+    text = path.read_text("utf-8") if path.is_file() else ""
+    match = re.search(rf"^## {re.escape(version)}\b.*?$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    body = match.group(1).strip() if match else ""
+    return re.sub(r"^#", "###", body, flags=re.M) or f"No changelog entry for {version}."
+
+
+def card_data(splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int], out: Path) -> DatasetCardData:
+    data = DatasetCardData(
+        license="cc-by-sa-3.0",
+        language=["en"],
+        pretty_name="MNIST-IDK",
+        task_categories=["image-classification"],
+        task_ids=["multi-class-image-classification"],
+        size_categories=["10K<n<100K"],
+        source_datasets=["extended|mnist"],
+        annotations_creators=["expert-generated"],
+        tags=["mnist", "abstention", "selective-classification", "label-noise"],
+        curation_version=cur.version,
+    )
+    MetadataConfigs(
+        {"default": {"data_files": [{"split": name, "path": data_file(name)} for name in splits]}}
+    ).to_dataset_card_data(data)
+    download_size = sum((out / data_file(name)).stat().st_size for name in splits)
+    info = datasets.DatasetInfo(
+        features=FEATURES,
+        splits=datasets.SplitDict(
+            {name: datasets.SplitInfo(name, num_bytes[name], len(s.labels)) for name, s in splits.items()}
+        ),
+        download_size=download_size,
+        dataset_size=sum(num_bytes.values()),
+    )
+    DatasetInfosDict({"default": info}).to_dataset_card_data(data)
+    return data
+
+
+def render(splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int], out: Path,
+           lists_root: Path | None = None) -> DatasetCard:
+    listed = [
+        [split, e.index, e.original, e.label, e.reason, escape(e.note)]
+        for split, entries in cur.entries.items()
+        for e in entries
+    ]
+    body = Template(TEMPLATE.read_text("utf-8")).substitute(
+        version=cur.version,
+        unreleased_note="" if cur.released else " (unreleased working lists; do not cite)",
+        sheet_path=CARD_SHEET.as_posix(),
+        reason_table=table(["reason", "meaning"], [[f"`{r}`", m] for r, m in REASONS.items()]),
+        repo_id=repo_id(),
+        class_counts=class_counts_table(class_counts(splits, cur)),
+        reason_counts=idk_breakdown(cur, "reason"),
+        digit_counts=idk_breakdown(cur, "original"),
+        changelog=changelog_section(cur.version, lists_root),
+        listed_table=table(["split", "index", "original", "label", "reason", "note"], listed),
+        project_url=PROJECT_URL,
+    )
+    return DatasetCard(f"---\n{card_data(splits, cur, num_bytes, out).to_yaml()}\n---\n\n{body}")
+
+
+def write_card(out: Path, splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int],
+               lists_root: Path | None = None) -> Path:
+    path = out / "README.md"
+    path.write_text(str(render(splits, cur, num_bytes, out, lists_root)), "utf-8")
+    return path

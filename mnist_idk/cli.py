@@ -1,0 +1,127 @@
+"""The ``mnist-idk`` command: a thin click layer over the Python API.
+
+User mistakes raise ``MnistIdkError``; they are printed as ``error: ...`` with exit status 2 and
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from . import curation
+from .errors import MnistIdkError
+
+EXIT_USAGE = 2
+
+
+def handle_errors(command):
+    """Turn ``MnistIdkError`` into a clean message and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MnistIdkError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+
+    return wrapper
+
+
+def progress_printer(quiet: bool):
+    """Step messages to stderr, so stdout stays clean for scripts."""
+    if quiet:
+        return lambda message: None
+    return lambda message: click.echo(f"... {message}", err=True)
+
+
+raw_dir_option = click.option(
+    "--raw-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="MNIST_IDK_RAW_DIR",
+    help="Directory with the four raw MNIST files (.gz or not). [default: raw/mnist in the checkout; env MNIST_IDK_RAW_DIR]",
+)
+version_option = click.option(
+    "--version",
+    "version",
+    default=curation.WORKING,
+    show_default=True,
+    help="Curation version: a release such as v1.0.0, or 'working' for the unreleased lists.",
+)
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print no progress messages.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Build and publish MNIST-IDK: MNIST with an 11th class, IDK, for undecidable digits."""
+    import datasets
+
+    datasets.disable_progress_bars()
+
+
+@main.command()
+@version_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build/mnist_idk"),
+    show_default=True,
+    help="Output directory; replaced atomically when the new build has validated.",
+)
+@raw_dir_option
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for PNG encoding. [default: all cores]")
+@click.option("--no-validate", is_flag=True, help="Skip validation of the build (faster; for benchmarks).")
+@quiet_option
+@handle_errors
+def build(version: str, out: Path, raw_dir: Path | None, workers: int | None, no_validate: bool, quiet: bool) -> None:
+    """Build the 11-class dataset: Parquet shards + dataset card in OUT.
+
+    Reads the raw IDX files and one version of the curation lists, writes exactly what
+    push_to_hub would upload, validates it, then moves it into place.
+    """
+    from .build import build as run_build
+
+    result = run_build(
+        out, version, raw_dir, workers=workers, validate=not no_validate, progress=progress_printer(quiet)
+    )
+    listed = {split: len(entries) for split, entries in result.curation.entries.items()}
+    click.echo(
+        f"built {result.out} (curation {result.curation.version}; "
+        + ", ".join(f"{split} {n} rows, {listed[split]} relabelled" for split, n in result.rows.items())
+        + ")"
+    )
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("build/mnist_idk"))
+@click.option("--version", "version", help="Curation version to check against. [default: the one the card names]")
+@raw_dir_option
+@click.option("--skip-load-dataset", is_flag=True, help="Do not also load the build with datasets.load_dataset.")
+@handle_errors
+def validate(directory: Path, version: str | None, raw_dir: Path | None, skip_load_dataset: bool) -> None:
+    """Check a build: schema, counts, every pixel and label, and the card's metadata."""
+    from .validate import validate_build
+
+    problems = validate_build(directory, version, raw_dir, with_load_dataset=not skip_load_dataset)
+    if problems:
+        raise MnistIdkError(f"{directory}: {len(problems)} problem(s):\n" + "\n".join(problems))
+    click.echo(f"{directory}: valid")
+
+
+@main.command()
+@raw_dir_option
+@click.option("--no-raw", is_flag=True, help="Skip checks that need the raw files (original labels).")
+@handle_errors
+def lint(raw_dir: Path | None, no_raw: bool) -> None:
+    """Check the curation lists: format, indices, original labels, reasons, released files."""
+    from .raw import SPLITS, load_split
+
+    labels = None if no_raw else {name: load_split(name, raw_dir).labels for name in SPLITS}
+    problems = curation.lint(raw_labels=labels)
+    if problems:
+        raise MnistIdkError(curation.format_problems(problems))
+    click.echo(f"{curation.lists_dir()}: lists are clean")

@@ -1,0 +1,262 @@
+"""Curation lists: which images move to IDK (or to another digit), why, and in which version.
+
+A list is a CSV per split with columns ``index,original,label,reason,note``. ``original`` repeats
+the raw label so that an off-by-one index or a wrong split is caught, not silently published.
+The working lists (``curation_lists/{split}.csv``) are what pull requests edit; a release freezes
+them under ``curation_lists/releases/vX.Y.Z/`` with a ``SHA256SUMS`` that must never change.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MnistIdkError
+from .raw import PROJECT_ROOT, SPLIT_SIZES, SPLITS
+
+COLUMNS = ("index", "original", "label", "reason", "note")
+IDK = "IDK"
+LABELS = tuple(str(d) for d in range(10)) + (IDK,)
+REASONS = {
+    "ambiguous": "plausibly two different digits",
+    "deformed": "broken or distorted strokes",
+    "noisy": "smudges or stray marks hide the digit",
+    "mislabeled": "clearly a different digit than its label",
+    "outlier": "not a digit at all, or unlike any class",
+}
+WORKING = "working"  # the version name of the unreleased working lists
+SUMS = "SHA256SUMS"
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One listed image: ``label`` is ``IDK`` or the corrected digit as a string."""
+
+    split: str
+    index: int
+    original: int
+    label: str
+    reason: str
+    note: str
+    line: int = 0  # 1-based line in the CSV, for messages
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass
+class Curation:
+    """One version of the lists: ``entries[split]`` sorted by index."""
+
+    version: str
+    entries: dict[str, list[Entry]] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def released(self) -> bool:
+        return self.version != WORKING
+
+    def by_index(self, split: str) -> dict[int, Entry]:
+        return {e.index: e for e in self.entries[split]}
+
+
+def lists_dir() -> Path:
+    """``$MNIST_IDK_LISTS_DIR``, else ``curation_lists`` in the checkout."""
+    return Path(os.environ.get("MNIST_IDK_LISTS_DIR") or PROJECT_ROOT / "curation_lists")
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    match = _VERSION.match(text)
+    if not match:
+        raise MnistIdkError(f"version {text!r} is not of the form vX.Y.Z (e.g. v1.0.0)")
+    return tuple(int(part) for part in match.groups())  # type: ignore[return-value]
+
+
+def normalize_version(text: str) -> str:
+    """``1.2.3`` or ``v1.2.3`` -> ``v1.2.3``; ``working`` stays as is."""
+    if text == WORKING:
+        return text
+    return "v{}.{}.{}".format(*parse_version(text))
+
+
+def released_versions(root: Path | None = None) -> list[str]:
+    """Released versions, oldest first (by semver, not by string)."""
+    releases = (root or lists_dir()) / "releases"
+    if not releases.is_dir():
+        return []
+    names = [p.name for p in releases.iterdir() if p.is_dir() and _VERSION.match(p.name)]
+    return sorted(names, key=parse_version)
+
+
+def version_dir(version: str, root: Path | None = None) -> Path:
+    root = root or lists_dir()
+    version = normalize_version(version)
+    if version == WORKING:
+        return root
+    path = root / "releases" / version
+    if not path.is_dir():
+        known = ", ".join(released_versions(root)) or "none"
+        raise MnistIdkError(f"{path}: no such release (released: {known})")
+    return path
+
+
+def read_list(path: Path, split: str) -> tuple[list[Entry], list[Problem]]:
+    """Parse one CSV, collecting every format problem rather than stopping at the first."""
+    problems: list[Problem] = []
+
+    def problem(line: int, message: str) -> None:
+        problems.append(Problem(path, line, message))
+
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return [], [Problem(path, 0, "file is missing")]
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        return [], [Problem(path, line, f"not UTF-8 (byte offset {exc.start})")]
+    if text.startswith("\ufeff"):
+        problem(1, "starts with a byte-order mark; save as UTF-8 without BOM")
+        text = text[1:]
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows or tuple(rows[0]) != COLUMNS:
+        got = ",".join(rows[0]) if rows else "nothing"
+        problem(1, f"header is {got!r}, expected {','.join(COLUMNS)!r}")
+        return [], problems
+    entries: list[Entry] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            problem(line, "empty line")
+            continue
+        if len(row) != len(COLUMNS):
+            problem(line, f"{len(row)} fields, expected {len(COLUMNS)} ({','.join(COLUMNS)})")
+            continue
+        if any(value != value.strip() for value in row):
+            problem(line, "leading or trailing whitespace in a field")
+        index, original, label, reason, note = (value.strip() for value in row)
+        ok = True
+        if not index.isdigit() or not (0 <= int(index) < SPLIT_SIZES[split]):
+            problem(line, f"index {index!r} is not an integer in 0..{SPLIT_SIZES[split] - 1}")
+            ok = False
+        if original not in LABELS[:10]:
+            problem(line, f"original {original!r} is not a digit 0-9")
+            ok = False
+        if label not in LABELS:
+            problem(line, f"label {label!r} is not IDK or a digit 0-9")
+            ok = False
+        elif label == original:
+            problem(line, f"label {label} equals original; the row changes nothing")
+        if reason not in REASONS:
+            problem(line, f"reason {reason!r} is not one of {', '.join(REASONS)}")
+        if not note:
+            problem(line, "note is empty; say what you see")
+        if ok:
+            entries.append(Entry(split, int(index), int(original), label, reason, note, line))
+    previous: Entry | None = None
+    for entry in entries:
+        if previous is not None and entry.index == previous.index:
+            problem(entry.line, f"index {entry.index} is listed twice (also line {previous.line})")
+        elif previous is not None and entry.index < previous.index:
+            problem(entry.line, f"index {entry.index} comes after {previous.index}; keep rows sorted")
+        previous = entry
+    return entries, problems
+
+
+def check_originals(entries: list[Entry], labels: np.ndarray, path: Path) -> list[Problem]:
+    """``original`` must equal the raw label: this is what catches wrong indices."""
+    return [
+        Problem(path, e.line, f"original is {e.original} but raw {e.split} label {e.index} is {labels[e.index]}")
+        for e in entries
+        if int(labels[e.index]) != e.original
+    ]
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_release_sums(release: Path) -> list[Problem]:
+    """A released list must hash to what its SHA256SUMS recorded when it was frozen."""
+    sums_path = release / SUMS
+    if not sums_path.is_file():
+        return [Problem(sums_path, 0, "missing; every release records the sha256 of its lists")]
+    problems = []
+    recorded = {}
+    for line_no, line in enumerate(sums_path.read_text("utf-8").splitlines(), start=1):
+        digest, _, name = line.partition("  ")
+        recorded[name] = digest
+        target = release / name
+        if not target.is_file():
+            problems.append(Problem(sums_path, line_no, f"{name} is recorded but missing"))
+        elif file_sha256(target) != digest:
+            problems.append(
+                Problem(target, 0, f"released file changed: sha256 is {file_sha256(target)}, "
+                        f"recorded {digest}; released lists never change, edit the working list")
+            )
+    for split in SPLITS:
+        if f"{split}.csv" not in recorded:
+            problems.append(Problem(sums_path, 0, f"{split}.csv is not recorded"))
+    return problems
+
+
+def load(
+    version: str = WORKING,
+    root: Path | None = None,
+    raw_labels: dict[str, np.ndarray] | None = None,
+) -> Curation:
+    """Load one version of the lists; any problem (all of them, listed) raises ``MnistIdkError``."""
+    root = root or lists_dir()
+    version = normalize_version(version)
+    directory = version_dir(version, root)
+    curation = Curation(version)
+    problems: list[Problem] = []
+    if version != WORKING:
+        problems += check_release_sums(directory)
+    for split in SPLITS:
+        path = directory / f"{split}.csv"
+        entries, found = read_list(path, split)
+        problems += found
+        if raw_labels is not None:
+            problems += check_originals(entries, raw_labels[split], path)
+        curation.entries[split] = entries
+        curation.files[split] = path
+    if problems:
+        raise MnistIdkError(format_problems(problems))
+    return curation
+
+
+def lint(root: Path | None = None, raw_labels: dict[str, np.ndarray] | None = None) -> list[Problem]:
+    """Every problem in the working lists and every release, for CI and for reviewers."""
+    root = root or lists_dir()
+    problems: list[Problem] = []
+    for split in SPLITS:
+        path = root / f"{split}.csv"
+        entries, found = read_list(path, split)
+        problems += found
+        if raw_labels is not None:
+            problems += check_originals(entries, raw_labels[split], path)
+    for version in released_versions(root):
+        release = root / "releases" / version
+        problems += check_release_sums(release)
+        for split in SPLITS:
+            problems += read_list(release / f"{split}.csv", split)[1]
+    return problems
+
+
+def format_problems(problems: list[Problem]) -> str:
+    noun = "problem" if len(problems) == 1 else "problems"
+    return f"{len(problems)} {noun} in the curation lists:\n" + "\n".join(map(str, problems))

@@ -1,0 +1,84 @@
+"""Contact sheets: digits drawn large and crisp, captioned, so reviewers look rather than guess."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .curation import Curation, Entry
+from .raw import Split
+
+SCALE = 6  # 28 px -> 168 px, nearest neighbour so every pixel stays a sharp square
+PAD = 4
+CAPTION_LINES = 2
+LINE_HEIGHT = 12
+CARD_SHEET = Path("images") / "idk_examples.png"
+
+
+@dataclass(frozen=True)
+class Tile:
+    image: np.ndarray  # (28, 28) uint8
+    caption: Sequence[str]  # at most CAPTION_LINES short lines
+
+
+def tile_box(position: int, columns: int, scale: int = SCALE) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the image part of tile ``position``; tests use it too."""
+    side = 28 * scale
+    row, column = divmod(position, columns)
+    left = PAD + column * (side + PAD)
+    top = PAD + row * (side + PAD + CAPTION_LINES * LINE_HEIGHT)
+    return left, top, left + side, top + side
+
+
+def render(tiles: Sequence[Tile], columns: int = 10, scale: int = SCALE) -> Image.Image:
+    """One RGB picture: white digits on black, captions below, laid out ``columns`` wide."""
+    columns = max(1, min(columns, len(tiles)))
+    rows = max(1, -(-len(tiles) // columns))
+    side = 28 * scale
+    width = PAD + columns * (side + PAD)
+    height = PAD + rows * (side + PAD + CAPTION_LINES * LINE_HEIGHT)
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for position, tile in enumerate(tiles):
+        left, top, right, bottom = tile_box(position, columns, scale)
+        big = Image.fromarray(tile.image, "L").resize((side, side), Image.Resampling.NEAREST)
+        sheet.paste(big.convert("RGB"), (left, top))
+        for line_no, text in enumerate(tile.caption[:CAPTION_LINES]):
+            draw.text((left, bottom + 1 + line_no * LINE_HEIGHT), text, fill="black", font=font)
+    return sheet
+
+
+def entry_caption(split: str, index: int, original: int, entry: Entry | None) -> list[str]:
+    """``train 172: 4`` then ``IDK ambiguous`` when the image is listed."""
+    lines = [f"{split} {index}: {original}"]
+    if entry is not None:
+        lines.append(f"{entry.label} {entry.reason}")
+    return lines
+
+
+def listed_tiles(splits: Mapping[str, Split], curation: Curation) -> list[Tile]:
+    """A tile for every listed image, train then test, in index order."""
+    return [
+        Tile(splits[split].images[e.index], entry_caption(split, e.index, e.original, e))
+        for split in splits
+        for e in curation.entries[split]
+    ]
+
+
+def save_png(image: Image.Image, path: Path) -> None:
+    """Save without timestamps or other varying chunks, so equal sheets are equal bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG", optimize=False, compress_level=9)
+
+
+def write_card_sheet(out: Path, splits: Mapping[str, Split], curation: Curation) -> Path:
+    """The card's picture of every IDK-listed image, shipped inside the build."""
+    tiles = listed_tiles(splits, curation) or [Tile(np.zeros((28, 28), np.uint8), ["(no listed images)"])]
+    path = out / CARD_SHEET
+    save_png(render(tiles, columns=10, scale=5), path)
+    return path

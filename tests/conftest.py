@@ -1,0 +1,45 @@
+"""Shared fixtures. Real MNIST comes from raw/mnist in the checkout (shipped in the repo)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# datasets and huggingface_hub read these at import time: keep tests off the user's caches.
+_HOME = tempfile.mkdtemp(prefix="mnist-idk-tests-hf-")
+os.environ.setdefault("HF_HOME", _HOME)
+os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(_HOME, "datasets"))
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from mnist_idk.raw import SPLITS, load_split  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def real_splits():
+    """The real MNIST splits, verified against their pinned digests."""
+    return {name: load_split(name) for name in SPLITS}
+
+
+@pytest.fixture(scope="session")
+def working_build(tmp_path_factory):
+    """One validated build of the working lists, shared by the read-only integration tests."""
+    from mnist_idk.build import build
+
+    out = tmp_path_factory.mktemp("build") / "mnist_idk"
+    build(out)
+    return out
+
+
+def synthetic_images(n: int, seed: int = 0) -> np.ndarray:
+    """Sparse random 'digits': mostly zeros like MNIST, so PNGs compress realistically."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    images[rng.random((n, 28, 28)) < 0.8] = 0
+    return images
