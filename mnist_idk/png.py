@@ -13,13 +13,14 @@ import os
 import struct
 import zlib
 from concurrent.futures import ProcessPoolExecutor
+from typing import Callable
 
 import numpy as np
 
-COMPRESS_LEVEL = 6  # zlib's default; level 9 saves 1% of bytes for 1.8x the time
+COMPRESS_LEVEL = 3  # measured on MNIST: level 6 is 2% smaller but 1.6x slower; 9 is 3% for 2.9x
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IEND = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
-_ZLIB_HEADER = b"\x78\x9c"  # deflate, 32 KiB window, default compression
+_ZLIB_HEADER = b"\x78\x5e"  # deflate, 32 KiB window, "fast" compression (FLEVEL 1)
 _FINAL_EMPTY_BLOCK = b"\x03\x00"  # a last, empty fixed-Huffman block ends the deflate stream
 _IDAT_CRC = zlib.crc32(b"IDAT")
 
@@ -49,11 +50,33 @@ def encode_batch(images: np.ndarray) -> list[bytes]:
     return pngs
 
 
+class Encoder:
+    """A pool of encoding processes; ``submit`` returns at once so reading can overlap encoding.
+
+    Work is cut into batches spread over ``workers`` processes (default: all cores). With one
+    worker everything runs in this process.
+    """
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or os.cpu_count() or 1
+        self._pool = ProcessPoolExecutor(self.workers) if self.workers > 1 else None
+
+    def submit(self, images: np.ndarray) -> Callable[[], list[bytes]]:
+        """Start encoding ``images``; call the returned function to wait for the PNGs, in order."""
+        if self._pool is None:
+            return lambda pngs=encode_batch(images): pngs
+        futures = [self._pool.submit(encode_batch, batch) for batch in np.array_split(images, self.workers * 4)]
+        return lambda: [png for future in futures for png in future.result()]
+
+    def __enter__(self) -> "Encoder":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
 def encode_pngs(images: np.ndarray, workers: int | None = None) -> list[bytes]:
     """PNG bytes for every image, spread over ``workers`` processes (default: all cores)."""
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(images) < 2000:
-        return encode_batch(images)
-    batches = np.array_split(images, workers * 4)
-    with ProcessPoolExecutor(workers) as pool:
-        return [png for batch in pool.map(encode_batch, batches) for png in batch]
+    with Encoder(workers if len(images) >= 2000 else 1) as encoder:
+        return encoder.submit(images)()
