@@ -24,7 +24,7 @@ from .curation import Curation
 from .errors import MnistIdkError
 from .features import FEATURES, IDK_ID, data_file
 from .png import Encoder
-from .raw import SPLITS, Split, load_split
+from .raw import SPLIT_SIZES, SPLITS, Split, load_split
 
 DEFAULT_OUT = Path("build") / "mnist_idk"
 Progress = Callable[[str], None]
@@ -88,24 +88,28 @@ def build(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a build is not
     try:
-        splits: dict[str, Split] = {}
+        # The encoding processes are the bottleneck; everything else happens while they work.
+        # The small test split goes first, so its PNGs encode while the train file is gunzipped
+        # and its Parquet file is written while the train PNGs encode.
+        order = sorted(SPLITS, key=SPLIT_SIZES.get)
+        loaded: dict[str, Split] = {}
         pngs = {}
         with Encoder(workers) as encoder:
-            # The small test split first: its images encode while the train file is gunzipped.
-            for name in reversed(SPLITS):
+            for name in order:
                 progress(f"{name}: reading and verifying the raw files, encoding PNGs")
-                splits[name] = load_split(name, raw_dir)
-                pngs[name] = encoder.submit(splits[name].images)
-            splits = {name: splits[name] for name in SPLITS}
+                loaded[name] = load_split(name, raw_dir)
+                pngs[name] = encoder.submit(loaded[name].images)
+            splits = {name: loaded[name] for name in SPLITS}
             chosen = curation.load(version, lists_root, {name: s.labels for name, s in splits.items()})
+            progress("drawing the contact sheet of listed images")
+            sheet.write_card_sheet(staging, splits, chosen)
             num_bytes = {}
-            for name, split in splits.items():
+            for name in order:
                 progress(f"{name}: writing Parquet")
-                table = split_table(split, chosen, pngs[name]())
+                table = split_table(splits[name], chosen, pngs[name]())
                 num_bytes[name] = write_parquet(table, staging / data_file(name))
-        progress("writing dataset card and contact sheet")
-        sheet.write_card_sheet(staging, splits, chosen)
-        card.write_card(staging, splits, chosen, num_bytes, lists_root)
+        progress("writing the dataset card")
+        card.write_card(staging, splits, chosen, {name: num_bytes[name] for name in SPLITS}, lists_root)
         if validate:
             from .validate import validate_build
 
