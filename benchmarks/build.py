@@ -93,8 +93,9 @@ def peak_rss_mib(raw_dir: Path | None) -> float:
 
 
 def same_content(naive_dir: Path, our_dir: Path) -> bool:
-    a = datasets.load_dataset(str(naive_dir / "data"))
-    b = datasets.load_dataset(str(our_dir))
+    cache = str(naive_dir.parent / "cache")  # inside the benchmark's temporary directory
+    a = datasets.load_dataset(str(naive_dir / "data"), cache_dir=cache)
+    b = datasets.load_dataset(str(our_dir), cache_dir=cache)
     for name in SPLITS:
         x, y = a[name].with_format("numpy"), b[name].with_format("numpy")
         if not (np.array_equal(x["image"], y["image"]) and np.array_equal(x["label"], y["label"])):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -124,7 +125,9 @@ def check_card(out: Path, splits: dict[str, Split], cur: curation.Curation) -> l
 
 def check_load_dataset(out: Path, cur: curation.Curation, splits: dict[str, Split]) -> list[str]:
     """What users get from ``load_dataset(DIR)`` must be what we meant to publish."""
-    loaded = datasets.load_dataset(str(out), keep_in_memory=True)
+    # A throwaway cache: validating must not leave lock files or Arrow copies in the user's cache.
+    with tempfile.TemporaryDirectory(prefix="mnist-idk-validate-") as cache_dir:
+        loaded = datasets.load_dataset(str(out), keep_in_memory=True, cache_dir=cache_dir)
     problems = []
     if sorted(loaded) != sorted(SPLITS):
         return [f"{out}: load_dataset found splits {sorted(loaded)}, expected {list(SPLITS)}"]
