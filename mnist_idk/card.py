@@ -36,7 +36,7 @@ def repo_id() -> str:
 
 def escape(text: str) -> str:
     """Make CSV text inert inside a Markdown table cell: no HTML, no pipes, no line breaks."""
-    text = html.escape(" ".join(text.split()), quote=True)
+    text = html.escape(" ".join(text.split()), quote=False)  # quotes are harmless in a cell
     return re.sub(r"([|\\`*_\[\]])", r"\\\1", text)
 
 
