@@ -125,3 +125,40 @@ def lint(raw_dir: Path | None, no_raw: bool) -> None:
     if problems:
         raise MnistIdkError(curation.format_problems(problems))
     click.echo(f"{curation.lists_dir()}: lists are clean")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("build/mnist_idk"))
+@click.option("--repo-id", envvar="MNIST_IDK_REPO_ID", required=True,
+              help="Hub dataset repo, NAMESPACE/NAME. [env MNIST_IDK_REPO_ID]")
+@click.option("--revision", default="main", show_default=True, help="Branch to commit to.")
+@click.option("--create-pr", is_flag=True, help="Open a Hub pull request instead of committing to the branch.")
+@click.option("--private", is_flag=True, help="Create the repo as private if it does not exist yet.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (files to add/update/delete, tag) and write nothing.")
+@click.option("--allow-unreleased", is_flag=True, help="Allow pushing a build of the working lists (no tag).")
+@click.option("--message", "-m", help="Commit description. [default: curation version and build digest]")
+@raw_dir_option
+@quiet_option
+@handle_errors
+def push(directory: Path, repo_id: str, revision: str, create_pr: bool, private: bool, dry_run: bool,
+         allow_unreleased: bool, message: str | None, raw_dir: Path | None, quiet: bool) -> None:
+    """Publish a build to the Hub in one atomic commit, tagged with its curation version.
+
+    Validates the build, compares it with the remote branch by file hashes, and commits only what
+    differs (stale remote files are deleted in the same commit). Pushing the same build twice makes
+    no commit. Authenticates with HF_TOKEN or the token saved by `hf auth login`.
+    """
+    from .push import push as run_push
+
+    result = run_push(directory, repo_id, revision, create_pr=create_pr, private=private, dry_run=dry_run,
+                      allow_unreleased=allow_unreleased, message=message, raw_dir=raw_dir,
+                      progress=progress_printer(quiet))
+    click.echo(result.plan.describe())
+    if dry_run:
+        click.echo("dry run: nothing was written")
+    elif result.up_to_date:
+        click.echo(f"{repo_id}@{revision} is up to date")
+    elif result.url:
+        click.echo(f"committed: {result.url}")
+    else:
+        click.echo(f"tagged {result.plan.tag}")
