@@ -82,6 +82,17 @@ class FakeHub:
         self.server.shutdown()
         self.server.server_close()
 
+    def seed(self, repo_id: str, files: dict[str, bytes], tag: str | None = None) -> str:
+        """A repo whose main branch already holds ``files`` (tests set up state without pushing)."""
+        with self.lock:
+            repo = self.repos.setdefault(repo_id, Repo(private=False))
+            parent = repo.branches.get("main")
+            base = repo.commits[parent].files if parent else {".gitattributes": b"*.parquet filter=lfs\n"}
+            oid = repo.branches["main"] = self.new_commit(repo, parent, "seed", {**base, **files})
+            if tag:
+                repo.tags[tag] = oid
+            return oid
+
     def sign(self, oid: str) -> str:
         return hashlib.sha256(f"{id(self)}:{oid}".encode()).hexdigest()[:16]
 

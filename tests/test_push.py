@@ -143,10 +143,7 @@ def test_second_push_is_a_no_op_and_a_new_release_is_one_commit_deleting_stale_f
 
 def test_a_release_tag_is_never_moved(hub, builds):
     _, out = builds
-    assert run(hub, builds, out["v1.0.0"]).returncode == 0
-    # Someone tagged other content as v1.1.0 by hand.
-    repo = hub.repos[REPO_ID]
-    repo.tags["v1.1.0"] = repo.branches["main"]
+    hub.seed(REPO_ID, local_files(out["v1.0.0"]), tag="v1.1.0")  # someone tagged other content by hand
     before = hub.snapshot(REPO_ID)
     result = run(hub, builds, out["v1.1.0"])
     assert_clean_failure(result, "tag v1.1.0", "immutable")
@@ -160,8 +157,7 @@ def test_dry_run_writes_nothing_and_create_pr_leaves_main_alone(hub, builds):
     assert "add    data/train-00000-of-00001.parquet" in dry.stdout and "nothing was written" in dry.stdout
     assert hub.writes() == [] and REPO_ID not in hub.repos
 
-    assert run(hub, builds, out["v1.0.0"]).returncode == 0
-    main = hub.repos[REPO_ID].branches["main"]
+    main = hub.seed(REPO_ID, local_files(out["v1.0.0"]), tag="v1.0.0")
     pr = run(hub, builds, out["v1.1.0"], "--create-pr")
     assert pr.returncode == 0, pr.stderr
     repo = hub.repos[REPO_ID]
@@ -182,7 +178,7 @@ def test_dry_run_writes_nothing_and_create_pr_leaves_main_alone(hub, builds):
 )
 def test_failures_are_one_line_leave_the_remote_unchanged_and_never_show_the_token(hub, builds, fault, words):
     _, out = builds
-    assert run(hub, builds, out["v1.0.0"]).returncode == 0
+    hub.seed(REPO_ID, local_files(out["v1.0.0"]), tag="v1.0.0")
     before = hub.snapshot(REPO_ID)
     token = TOKEN
     if fault == "commit-412":
