@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import curation
 from .errors import MnistIdkError
@@ -162,3 +163,106 @@ def push(directory: Path, repo_id: str, revision: str, create_pr: bool, private:
         click.echo(f"committed: {result.url}")
     else:
         click.echo(f"tagged {result.plan.tag}")
+
+
+def load_raw(raw_dir: Path | None) -> dict:
+    from .raw import SPLITS, load_split
+
+    return {name: load_split(name, raw_dir) for name in SPLITS}
+
+
+@main.command()
+@click.argument("split", type=click.Choice(["train", "test"]))
+@click.argument("indices", nargs=-1, required=True, type=click.IntRange(min=0))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("show.png"), show_default=True,
+              help="Where to write the contact sheet (PNG).")
+@version_option
+@click.option("--columns", type=click.IntRange(min=1), default=8, show_default=True, help="Tiles per row.")
+@raw_dir_option
+@handle_errors
+def show(split: str, indices: tuple[int, ...], out: Path, version: str, columns: int, raw_dir: Path | None) -> None:
+    """Draw images of SPLIT large and crisp, captioned with index, MNIST label and list entry.
+
+    Example: mnist-idk show train 172 4476 --out look.png
+    """
+    from . import sheet
+
+    splits = load_raw(raw_dir)
+    chosen = curation.load(version, raw_labels={name: s.labels for name, s in splits.items()})
+    sheet.save_png(sheet.render(sheet.index_tiles(splits[split], indices, chosen), columns=columns), out)
+    click.echo(str(out))
+
+
+@main.command()
+@version_option
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True)
+@click.option("--by", type=click.Choice(["reason", "digit"]), default="reason", show_default=True,
+              help="One sheet per reason code or per original digit.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/sheets"),
+              show_default=True, help="Directory for the PNGs (one per group).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many images per sheet.")
+@raw_dir_option
+@handle_errors
+def sheet(version: str, split: str, by: str, out_dir: Path, limit: int | None, raw_dir: Path | None) -> None:
+    """Contact sheets of every listed image, grouped by reason or digit; prints the paths."""
+    from . import sheet as sheets
+
+    splits = load_raw(raw_dir)
+    chosen = curation.load(version, raw_labels={name: s.labels for name, s in splits.items()})
+    if split != "all":
+        splits = {split: splits[split]}
+    groups = sheets.grouped_tiles(splits, chosen, by)
+    if not groups:
+        raise MnistIdkError(f"curation {chosen.version} lists no images in {split}")
+    for group, tiles in groups.items():
+        path = out_dir / f"{by}-{group}.png"
+        sheets.save_png(sheets.render(tiles[:limit], columns=8), path)
+        click.echo(f"{path}  ({len(tiles)} images)")
+
+
+@main.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--split", type=click.Choice(["train", "test"]), help="Split of CSV-file arguments not named train/test.csv.")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table (for job summaries and changelogs).")
+@click.option("--sheet", "sheet_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a contact sheet of the changed images (new entry, else old).")
+@raw_dir_option
+@handle_errors
+def diff(old: str, new: str, split: str | None, markdown: bool, sheet_path: Path | None, raw_dir: Path | None) -> None:
+    """What changed from OLD to NEW: added, removed, relabelled, note-only.
+
+    OLD and NEW are each a release (v1.0.0), 'working' (the working lists), a git revision of this
+    checkout (HEAD, origin/main), or a CSV file of one split.
+    """
+    from . import diff as diffs
+    from . import sheet as sheets
+
+    differences = diffs.diff(diffs.read_side(old, split=split), diffs.read_side(new, split=split))
+    click.echo(diffs.to_markdown(differences) if markdown else diffs.to_text(differences))
+    if sheet_path is not None:
+        splits = load_raw(raw_dir)
+        tiles = [
+            sheets.Tile(splits[d.split].images[d.index],
+                        [f"{d.kind}: {d.split} {d.index}", f"{d.entry.original}->{d.entry.label} {d.entry.reason}"])
+            for d in differences
+        ] or [sheets.Tile(np.zeros((28, 28), np.uint8), ["no changes"])]
+        sheets.save_png(sheets.render(tiles, columns=8), sheet_path)
+        click.echo(f"contact sheet: {sheet_path}", err=True)
+
+
+@main.command()
+@click.argument("version")
+@click.option("-m", "--message", default="", help="What this release is about (the changelog's first paragraph).")
+@raw_dir_option
+@handle_errors
+def release(version: str, message: str, raw_dir: Path | None) -> None:
+    """Freeze the working lists as release VERSION (e.g. 1.1.0) and write its changelog entry.
+
+    Lints first; refuses a version that is not greater than the last release, and a patch
+    version when images were added, removed or relabelled.
+    """
+    from .release import release as run_release
+
+    target = run_release(version, message, raw_labels={name: s.labels for name, s in load_raw(raw_dir).items()})
+    click.echo(f"released {target.name}: {target}")

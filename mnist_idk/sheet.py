@@ -9,7 +9,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .curation import Curation, Entry
+from .curation import REASONS, Curation, Entry
+from .errors import MnistIdkError
 from .raw import Split
 
 SCALE = 6  # 28 px -> 168 px, nearest neighbour so every pixel stays a sharp square
@@ -54,10 +55,10 @@ def render(tiles: Sequence[Tile], columns: int = 10, scale: int = SCALE) -> Imag
 
 
 def entry_caption(split: str, index: int, original: int, entry: Entry | None) -> list[str]:
-    """``train 172: 4`` then ``IDK ambiguous`` when the image is listed."""
+    """``train 172: 9`` then ``IDK (ambiguous)`` when the image is listed."""
     lines = [f"{split} {index}: {original}"]
     if entry is not None:
-        lines.append(f"{entry.label} {entry.reason}")
+        lines.append(f"{entry.label} ({entry.reason})")
     return lines
 
 
@@ -82,3 +83,26 @@ def write_card_sheet(out: Path, splits: Mapping[str, Split], curation: Curation)
     path = out / CARD_SHEET
     save_png(render(tiles, columns=10, scale=5), path)
     return path
+
+
+def index_tiles(split: Split, indices: Sequence[int], curation: Curation) -> list[Tile]:
+    """Tiles for chosen images of one split, captioned with their list entry if they have one."""
+    listed = curation.by_index(split.name)
+    for index in indices:
+        if not 0 <= index < len(split.labels):
+            raise MnistIdkError(f"{split.name} has images 0..{len(split.labels) - 1}; there is no index {index}")
+    return [
+        Tile(split.images[i], entry_caption(split.name, i, int(split.labels[i]), listed.get(i))) for i in indices
+    ]
+
+
+def grouped_tiles(splits: Mapping[str, Split], curation: Curation, by: str) -> dict[str, list[Tile]]:
+    """Every listed image, grouped by reason code or by original digit (groups in a fixed order)."""
+    groups: dict[str, list[Tile]] = {}
+    for name, split in splits.items():
+        for entry in curation.entries[name]:
+            key = entry.reason if by == "reason" else str(entry.original)
+            tile = Tile(split.images[entry.index], entry_caption(name, entry.index, entry.original, entry))
+            groups.setdefault(key, []).append(tile)
+    order = list(REASONS) if by == "reason" else [str(d) for d in range(10)]
+    return {key: groups[key] for key in order if key in groups}

@@ -1,0 +1,128 @@
+"""What changed between two versions of the curation lists: the reviewer's table and the changelog's.
+
+A side can be a release (``v1.0.0``), the working lists (``working``), a git revision of the
+checkout (``HEAD``, ``origin/main``: how CI compares a pull request with its base), or a CSV
+file (one split, named by the file: ``train.csv``/``test.csv``, or by ``--split``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import card, curation
+from .curation import Entry
+from .errors import MnistIdkError
+from .raw import SPLITS
+
+KINDS = ("added", "removed", "relabelled", "note")  # in the order a reader wants them
+
+
+@dataclass(frozen=True)
+class Difference:
+    split: str
+    index: int
+    kind: str  # one of KINDS
+    old: Entry | None
+    new: Entry | None
+
+    @property
+    def entry(self) -> Entry:
+        return self.new or self.old  # type: ignore[return-value]
+
+
+Lists = dict[str, list[Entry]]
+
+
+def read_side(spec: str, root: Path | None = None, split: str | None = None) -> Lists:
+    """The lists that ``spec`` names; CSV paths give one split, the other sides give all."""
+    root = root or curation.lists_dir()
+    path = Path(spec)
+    if spec.endswith(".csv"):
+        if not path.is_file():
+            raise MnistIdkError(f"{path}: no such file")
+        split = split or path.stem
+        if split not in SPLITS:
+            raise MnistIdkError(f"{path}: cannot tell the split from the file name; pass --split train|test")
+        return {split: _checked(path, split)}
+    if spec in (curation.WORKING, *curation.released_versions(root)) or spec.lstrip("v")[:1].isdigit():
+        directory = curation.version_dir(spec, root)
+        return {name: _checked(directory / f"{name}.csv", name) for name in SPLITS}
+    return _from_git(spec, root)
+
+
+def _checked(path: Path, split: str) -> list[Entry]:
+    entries, problems = curation.read_list(path, split)
+    if problems:
+        raise MnistIdkError(curation.format_problems(problems))
+    return entries
+
+
+def _from_git(revision: str, root: Path) -> Lists:
+    """The working lists as committed at a git revision of the checkout that holds ``root``."""
+    lists: Lists = {}
+    with tempfile.TemporaryDirectory(prefix="mnist-idk-diff-") as tmp:
+        for name in SPLITS:
+            shown = subprocess.run(
+                ["git", "show", f"{revision}:./{name}.csv"], cwd=root, capture_output=True, timeout=60
+            )
+            if shown.returncode:
+                message = shown.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["git failed"]
+                raise MnistIdkError(
+                    f"{revision!r} is not a release, 'working', a CSV file or a git revision with "
+                    f"{root.name}/{name}.csv ({message[0]})"
+                )
+            path = Path(tmp) / f"{name}.csv"
+            path.write_bytes(shown.stdout)
+            lists[name] = _checked(path, name)
+    return lists
+
+
+def diff(old: Lists, new: Lists) -> list[Difference]:
+    """Differences by split and index, for the splits both sides have."""
+    found = []
+    for split in [s for s in SPLITS if s in old and s in new]:
+        before = {e.index: e for e in old[split]}
+        after = {e.index: e for e in new[split]}
+        for index in sorted(before.keys() | after.keys()):
+            a, b = before.get(index), after.get(index)
+            if a is None:
+                found.append(Difference(split, index, "added", None, b))
+            elif b is None:
+                found.append(Difference(split, index, "removed", a, None))
+            elif (a.label, a.reason, a.original) != (b.label, b.reason, b.original):
+                found.append(Difference(split, index, "relabelled", a, b))
+            elif a.note != b.note:
+                found.append(Difference(split, index, "note", a, b))
+    return found
+
+
+def _row(d: Difference) -> list[str]:
+    old = f"{d.old.label} {d.old.reason}" if d.old else "-"
+    new = f"{d.new.label} {d.new.reason}" if d.new else "-"
+    return [d.kind, d.split, str(d.index), str(d.entry.original), old, new, d.entry.note]
+
+
+HEADER = ["change", "split", "index", "original", "before", "after", "note"]
+
+
+def to_markdown(differences: list[Difference]) -> str:
+    if not differences:
+        return "No changes."
+    rows = [[card.escape(cell) for cell in _row(d)] for d in differences]
+    return card.table(HEADER, rows)
+
+
+def to_text(differences: list[Difference]) -> str:
+    if not differences:
+        return "no changes"
+    rows = [HEADER] + [_row(d) for d in differences]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)
+
+
+def summary(differences: list[Difference]) -> str:
+    counts = {kind: sum(d.kind == kind for d in differences) for kind in KINDS}
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no changes"

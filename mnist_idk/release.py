@@ -1,0 +1,107 @@
+"""Cut a release of the curation lists: freeze, record digests, write the changelog entry.
+
+Semantic versions tell users what a new release does to their labels: adding, removing or
+relabelling images is at least a minor bump; a release that only fixes notes may be a patch.
+The release directory appears with one rename and the changelog with one ``os.replace``, so a
+failure leaves neither half-written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import curation, diff
+from .errors import MnistIdkError
+from .raw import SPLITS
+
+CHANGELOG_HEADER = "# Changelog of the curation lists\n"
+
+
+def required_bump(differences: list[diff.Difference]) -> str:
+    """``minor`` when any label changes (added, removed, relabelled), ``patch`` for notes only."""
+    return "minor" if any(d.kind != "note" for d in differences) else "patch"
+
+
+def check_version(version: str, previous: str | None, bump: str) -> None:
+    new = curation.parse_version(version)
+    if previous is None:
+        return
+    old = curation.parse_version(previous)
+    if new <= old:
+        raise MnistIdkError(f"version {version} is not greater than the last release, {previous}")
+    if bump == "minor" and new[:2] == old[:2]:
+        raise MnistIdkError(
+            f"{version} is a patch release, but the lists add, remove or relabel images since {previous}: "
+            f"use v{old[0]}.{old[1] + 1}.0 or higher"
+        )
+
+
+def changelog_entry(version: str, date: datetime.date, message: str, previous: str | None,
+                    differences: list[diff.Difference]) -> str:
+    since = f"Changes since {previous}" if previous else "Listed images"
+    parts = [f"## {version} ({date.isoformat()})", ""]
+    if message:
+        parts += [message.strip(), ""]
+    parts += [f"{since}: {diff.summary(differences)}.", "", diff.to_markdown(differences), ""]
+    return "\n".join(parts)
+
+
+def release(
+    version: str,
+    message: str = "",
+    root: Path | None = None,
+    raw_labels: dict[str, np.ndarray] | None = None,
+    date: datetime.date | None = None,
+) -> Path:
+    """Freeze the working lists as ``version``; returns the new release directory."""
+    root = root or curation.lists_dir()
+    version = curation.normalize_version(version)
+    if version == curation.WORKING:
+        raise MnistIdkError("a release needs a version number such as v1.1.0")
+    problems = curation.lint(root, raw_labels)
+    if problems:
+        raise MnistIdkError(curation.format_problems(problems))
+    released = curation.released_versions(root)
+    previous = released[-1] if released else None
+    target = root / "releases" / version
+    if target.exists():
+        raise MnistIdkError(f"{target} already exists; released lists never change")
+    old = diff.read_side(previous, root) if previous else {split: [] for split in SPLITS}
+    differences = diff.diff(old, diff.read_side(curation.WORKING, root))
+    if previous and not differences:
+        raise MnistIdkError(f"the working lists equal {previous}: nothing to release")
+    check_version(version, previous, required_bump(differences))
+
+    entry = changelog_entry(version, date or datetime.date.today(), message, previous, differences)
+    changelog = root / "CHANGELOG.md"
+    text = changelog.read_text("utf-8") if changelog.is_file() else CHANGELOG_HEADER
+    head, marker, rest = text.partition("\n## ")
+    new_text = f"{head.rstrip()}\n\n{entry}" + (f"\n## {rest}" if marker else "")
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
+    changelog_tmp = changelog.with_name(f".{changelog.name}.{os.getpid()}.tmp")
+    try:
+        for split in SPLITS:
+            shutil.copyfile(root / f"{split}.csv", staging / f"{split}.csv")
+        sums = "".join(f"{curation.file_sha256(staging / f'{s}.csv')}  {s}.csv\n" for s in sorted(SPLITS))
+        (staging / curation.SUMS).write_text(sums, "utf-8")
+        changelog_tmp.write_text(new_text, "utf-8")
+        staging.chmod(0o755)
+        os.rename(staging, target)
+        try:
+            os.replace(changelog_tmp, changelog)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        changelog_tmp.unlink(missing_ok=True)
+        raise
+    return target

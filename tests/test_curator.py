@@ -1,0 +1,191 @@
+"""The curator's tools: contact sheets, diff, release, and the GitHub workflows that run them."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from PIL import Image
+
+from mnist_idk import curation, diff, sheet
+from mnist_idk.cli import main
+from mnist_idk.errors import MnistIdkError
+from mnist_idk.release import release
+
+from conftest import REPO
+
+HEADER = "index,original,label,reason,note\n"
+
+
+def write_lists(root, train_rows, test_rows=()):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "train.csv").write_text(HEADER + "".join(train_rows), "utf-8")
+    (root / "test.csv").write_text(HEADER + "".join(test_rows), "utf-8")
+    return root
+
+
+@pytest.fixture
+def lists(tmp_path, real_splits):
+    """A lists root with release v1.0.0 = {train 0, train 2}; working lists equal to it."""
+    root = write_lists(tmp_path / "lists", ["0,5,IDK,ambiguous,a 5 or a 3\n", "2,4,IDK,deformed,broken\n"])
+    labels = {name: split.labels for name, split in real_splits.items()}
+    release("v1.0.0", "first", root, labels, datetime.date(2026, 1, 2))
+    return root, labels
+
+
+def test_show_draws_each_image_upscaled_and_captioned(tmp_path, real_splits, monkeypatch):
+    monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(write_lists(tmp_path / "lists", ["1,0,IDK,noisy,smudge\n"])))
+    out = tmp_path / "look.png"
+    result = CliRunner().invoke(main, ["show", "train", "1", "7", "59999", "--out", str(out), "--columns", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(out)
+    picture = np.asarray(Image.open(out).convert("L"))
+    for position, index in enumerate([1, 7, 59999]):
+        left, top, right, bottom = sheet.tile_box(position, columns=2)
+        expected = np.kron(real_splits["train"].images[index], np.ones((sheet.SCALE, sheet.SCALE), np.uint8))
+        np.testing.assert_array_equal(picture[top:bottom, left:right], expected)
+    captions = [t.caption for t in sheet.index_tiles(real_splits["train"], [1, 7], curation.load(
+        "working", tmp_path / "lists"))]
+    assert captions == [["train 1: 0", "IDK (noisy)"], [f"train 7: {real_splits['train'].labels[7]}"]]
+
+
+def test_show_rejects_an_index_outside_the_split(tmp_path):
+    result = CliRunner().invoke(main, ["show", "test", "10000", "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and "no index 10000" in result.output
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_sheet_groups_listed_images_by_reason_and_digit(lists, tmp_path, monkeypatch):
+    root, _ = lists
+    monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(root))
+    runner = CliRunner()
+    by_reason = runner.invoke(main, ["sheet", "--version", "v1.0.0", "--out-dir", str(tmp_path / "r")])
+    assert by_reason.exit_code == 0, by_reason.output
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["reason-ambiguous.png", "reason-deformed.png"]
+    by_digit = runner.invoke(main, ["sheet", "--by", "digit", "--split", "train", "--out-dir", str(tmp_path / "d")])
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["digit-4.png", "digit-5.png"], by_digit.output
+
+
+def test_diff_finds_added_removed_relabelled_and_note_changes(tmp_path):
+    old = write_lists(tmp_path / "old", ["0,5,IDK,ambiguous,a\n", "2,4,IDK,deformed,b\n", "3,1,IDK,noisy,c\n"])
+    new = write_lists(tmp_path / "new", ["2,4,IDK,outlier,b\n", "3,1,IDK,noisy,c; clearer\n", "5,2,IDK,noisy,d\n"],
+                      ["0,7,IDK,deformed,e\n"])
+    found = diff.diff(diff.read_side(str(old / "train.csv")), diff.read_side(str(new / "train.csv")))
+    assert [(d.index, d.kind) for d in found] == [(0, "removed"), (2, "relabelled"), (3, "note"), (5, "added")]
+    both = diff.diff(diff.read_side("working", old), diff.read_side("working", new))
+    assert [(d.split, d.index) for d in both][-1] == ("test", 0)
+    markdown = diff.to_markdown(found)
+    assert markdown.splitlines()[0].startswith("| change | split | index")
+    assert len(markdown.splitlines()) == 2 + len(found)
+    result = CliRunner().invoke(main, ["diff", str(old / "train.csv"), str(new / "train.csv"),
+                                       "--sheet", str(tmp_path / "d.png")])
+    assert result.exit_code == 0, result.output
+    assert "relabelled" in result.output and Image.open(tmp_path / "d.png").size[0] > 0
+
+
+def test_diff_against_a_git_revision(tmp_path):
+    root = write_lists(tmp_path / "repo" / "curation_lists", ["0,5,IDK,ambiguous,a\n"])
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "-q"], cwd=root.parent, check=True)
+    subprocess.run([*git, "add", "."], cwd=root.parent, check=True)
+    subprocess.run([*git, "commit", "-qm", "lists"], cwd=root.parent, check=True)
+    write_lists(root, ["0,5,IDK,ambiguous,a\n", "9,4,IDK,noisy,new\n"])
+    found = diff.diff(diff.read_side("HEAD", root), diff.read_side("working", root))
+    assert [(d.index, d.kind) for d in found] == [(9, "added")]
+    with pytest.raises(MnistIdkError, match="not a release"):
+        diff.read_side("no-such-branch", root)
+
+
+def test_release_freezes_lists_records_digests_and_writes_the_changelog(lists):
+    root, labels = lists
+    assert curation.lint(root, labels) == []
+    (root / "train.csv").write_text(HEADER + "0,5,IDK,ambiguous,a 5 or a 3\n4,9,IDK,noisy,x\n", "utf-8")
+    target = release("1.1.0", "Adds one.", root, labels, datetime.date(2026, 2, 3))
+    assert target == root / "releases" / "v1.1.0"
+    assert (target / "train.csv").read_bytes() == (root / "train.csv").read_bytes()
+    assert curation.check_release_sums(target) == []
+    changelog = (root / "CHANGELOG.md").read_text("utf-8")
+    assert changelog.index("## v1.1.0 (2026-02-03)") < changelog.index("## v1.0.0 (2026-01-02)")
+    section = changelog.split("## v1.1.0")[1].split("## v1.0.0")[0]
+    assert "Adds one." in section and "1 added, 1 removed" in section
+    assert "| added | train | 4 | 9 |" in section and "| removed | train | 2 | 4 |" in section
+
+
+@pytest.mark.parametrize(
+    ("version", "train", "error"),
+    [
+        ("1.0.0", "0,5,IDK,ambiguous,a 5 or a 3\n", "already exists"),
+        ("0.9.0", "0,5,IDK,ambiguous,a 5 or a 3\n", "not greater"),
+        ("1.0.1", "0,5,IDK,ambiguous,a 5 or a 3\n4,9,IDK,noisy,x\n", "patch release"),
+        ("1.1.0", "0,5,IDK,ambiguous,a 5 or a 3\n2,4,IDK,deformed,broken\n", "nothing to release"),
+        ("1.1.0", "0,6,IDK,ambiguous,wrong original\n", "original"),
+        ("banana", "0,5,IDK,ambiguous,x\n", "vX.Y.Z"),
+    ],
+)
+def test_release_refuses_and_leaves_nothing_behind(lists, version, train, error):
+    root, labels = lists
+    (root / "train.csv").write_text(HEADER + train, "utf-8")
+    before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    changelog = (root / "CHANGELOG.md").read_bytes()
+    with pytest.raises(MnistIdkError, match=error):
+        release(version, "", root, labels)
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == before
+    assert (root / "CHANGELOG.md").read_bytes() == changelog
+
+
+def test_a_note_only_change_may_be_a_patch_release(lists):
+    root, labels = lists
+    (root / "train.csv").write_text(HEADER + "0,5,IDK,ambiguous,a 5 or a 3\n2,4,IDK,deformed,broken stroke\n")
+    assert release("v1.0.1", "", root, labels).name == "v1.0.1"
+
+
+def test_lint_catches_an_edited_released_file(lists, monkeypatch):
+    root, _ = lists
+    released = root / "releases" / "v1.0.0" / "train.csv"
+    released.write_text(released.read_text("utf-8").replace("a 5 or a 3", "a 5 or an 8"), "utf-8")
+    monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(root))
+    result = CliRunner().invoke(main, ["lint", "--no-raw"])
+    assert result.exit_code == 2
+    assert f"{released}:0: released file changed" in result.output
+
+
+def test_cli_release_command(lists, monkeypatch):
+    root, _ = lists
+    monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(root))
+    (root / "train.csv").write_text(HEADER + "0,5,IDK,ambiguous,a 5 or a 3\n")
+    result = CliRunner().invoke(main, ["release", "1.0.1", "-m", "x"])
+    assert result.exit_code == 2 and "patch release" in result.output
+    result = CliRunner().invoke(main, ["release", "2.0.0", "-m", "Removes train 2."])
+    assert result.exit_code == 0, result.output
+    assert curation.released_versions(root) == ["v1.0.0", "v2.0.0"]
+
+
+def tool(name):
+    """The tool installed next to this Python (the test extra), else the one on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name) or name
+
+
+@pytest.mark.parametrize("command", [["actionlint"], ["zizmor", "--offline", "--no-progress"]])
+def test_workflows_pass_actionlint_and_zizmor(command):
+    workflows = sorted(str(p) for p in (REPO / ".github" / "workflows").glob("*.yml"))
+    assert len(workflows) == 3
+    result = subprocess.run([tool(command[0]), *command[1:], *workflows], capture_output=True, text=True,
+                            cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_relabel_prs_run_without_secrets_or_write_access():
+    text = (REPO / ".github" / "workflows" / "curation.yml").read_text("utf-8")
+    workflow = yaml.safe_load(text)
+    assert list(workflow[True]) == ["pull_request"]  # YAML 1.1 reads the key `on` as True
+    assert workflow["permissions"] == {"contents": "read"}
+    assert all("permissions" not in job for job in workflow["jobs"].values())
+    assert "secrets." not in text
