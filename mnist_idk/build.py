@@ -1,7 +1,8 @@
 """Build MNIST-IDK: raw IDX files + one version of the lists -> Parquet shards and a dataset card.
 
 The output is what ``Dataset.push_to_hub`` would upload (``data/{split}-00000-of-00001.parquet``
-and ``README.md``), so the Hub and ``datasets.load_dataset`` read it with no loading script.
+and ``README.md``), plus the card's picture and ``croissant.json``, so the Hub and
+``datasets.load_dataset`` read it with no loading script.
 It is built in a temporary directory beside the target, validated, and only then renamed into
 place: a failed build leaves the previous output as it was.
 """
@@ -19,7 +20,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 
-from . import card, curation, sheet
+from . import card, croissant, curation, sheet
 from .curation import Curation
 from .errors import MnistIdkError
 from .features import FEATURES, IDK_ID, data_file
@@ -110,6 +111,7 @@ def build(
                 num_bytes[name] = write_parquet(table, staging / data_file(name))
         progress("writing the dataset card")
         card.write_card(staging, splits, chosen, {name: num_bytes[name] for name in SPLITS}, lists_root)
+        croissant.write(staging, chosen.version, lists_root)
         if validate:
             from .validate import validate_build
 

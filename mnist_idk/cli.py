@@ -266,3 +266,33 @@ def release(version: str, message: str, raw_dir: Path | None) -> None:
 
     target = run_release(version, message, raw_labels={name: s.labels for name, s in load_raw(raw_dir).items()})
     click.echo(f"released {target.name}: {target}")
+
+
+build_dir_argument = click.argument(
+    "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("build/mnist_idk")
+)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["imagefolder", "idx"]), required=True,
+              help="imagefolder: SPLIT/CLASS/INDEX.png (FiftyOne, datasets' imagefolder); idx: classic IDX files.")
+@click.option("--from", "source", type=click.Path(file_okay=False, path_type=Path), default=Path("build/mnist_idk"),
+              show_default=True, help="The build to export.")
+@click.option("--gzip", "compress", is_flag=True, help="gzip the IDX files (idx format only).")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@handle_errors
+def export(fmt: str, source: Path, compress: bool, out: Path) -> None:
+    """Write the build in another layout into OUT (replaced atomically when complete)."""
+    from .export import export as run_export
+
+    click.echo(str(run_export(source, out, fmt, compress)))
+
+
+@main.command()
+@build_dir_argument
+@handle_errors
+def info(directory: Path) -> None:
+    """Summarize a build: version, counts per class, IDK by reason, file sizes and sha256."""
+    from .info import summary
+
+    click.echo(summary(directory))

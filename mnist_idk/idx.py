@@ -92,5 +92,5 @@ def write_idx_file(path: str | Path, array: np.ndarray, compress: bool = False) 
     """Write ``array`` as IDX (gzip'd if ``compress``; mtime 0 so the bytes are reproducible)."""
     data = to_idx(array)
     if compress:
-        data = gzip.compress(data, mtime=0)
+        data = gzip.compress(data, compresslevel=6, mtime=0)  # 9 is 2% smaller, 3x slower
     Path(path).write_bytes(data)

@@ -8,6 +8,7 @@ reported rather than the first.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCard
 from PIL import Image
 
-from . import card, curation
+from . import card, croissant, curation
 from .features import FEATURES, data_file
 from .raw import SPLIT_SIZES, SPLITS, Split, load_split
 
@@ -142,6 +143,20 @@ def check_load_dataset(out: Path, cur: curation.Curation, splits: dict[str, Spli
     return problems
 
 
+def check_croissant(out: Path, cur: curation.Curation, lists_root: Path | None) -> list[str]:
+    """croissant.json must describe these very files (its sha256s) and this curation version."""
+    path = out / croissant.FILE
+    if not path.is_file():
+        return [f"{path}: missing"]
+    try:
+        found = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [f"{path}: not JSON ({exc})"]
+    if found != croissant.metadata(out, cur.version, lists_root):
+        return [f"{path}: does not match the build's files and curation {cur.version}; rebuild"]
+    return []
+
+
 def validate_build(
     out: Path,
     version: str | None = None,
@@ -163,6 +178,7 @@ def validate_build(
     for name, split in splits.items():
         problems += check_split(out / data_file(name), split, cur, workers)
     problems += check_card(out, splits, cur)
+    problems += check_croissant(out, cur, lists_root)
     if with_load_dataset and not problems:
         problems += check_load_dataset(out, cur, splits)
     return problems
