@@ -331,3 +331,23 @@ def suggest(split: str, top: int, seed: int, out: Path, sheet_path: Path, raw_di
     sheet.save_png(sheet.render(tiles, columns=10), sheet_path)
     report(f"held-out accuracy of the model: {scored.held_out_accuracy:.4f}")
     click.echo(f"{out} ({len(table)} candidates)\n{sheet_path}")
+
+
+@main.command()
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to put the files. [default: raw/mnist in the checkout; env MNIST_IDK_RAW_DIR]")
+@click.option("--mirror", "mirrors", multiple=True,
+              help="Base URL to try, in order (repeatable). [default: ossci-datasets, cvdf-datasets, "
+                   "yann.lecun.com; env MNIST_IDK_MIRRORS, comma-separated]")
+@quiet_option
+@handle_errors
+def fetch(dest: Path | None, mirrors: tuple[str, ...], quiet: bool) -> None:
+    """Download the four raw MNIST files from the public mirrors and verify them.
+
+    Retries and resumes interrupted downloads, falls back to the next mirror, checks the sha256
+    of the decompressed content, and renames a file into place only when it is verified.
+    """
+    from .fetch import fetch as run_fetch
+
+    for path in run_fetch(dest, mirrors or None, progress=progress_printer(quiet)):
+        click.echo(str(path))
