@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import socket
 import threading
@@ -17,6 +18,14 @@ from mnist_idk.raw import RAW_FILES, load_split
 from conftest import REPO
 
 GOOD = {f"{raw.name}.gz": (REPO / "raw" / "mnist" / f"{raw.name}.gz").read_bytes() for raw in RAW_FILES.values()}
+
+
+@functools.cache
+def corrupted(name: str) -> bytes:
+    """A valid gzip file whose content differs from the real one in its last byte."""
+    raw = bytearray(gzip.decompress(GOOD[name]))
+    raw[-1] ^= 0xFF
+    return gzip.compress(bytes(raw), compresslevel=1, mtime=0)
 
 
 class Mirrors:
@@ -38,10 +47,8 @@ class Mirrors:
                     self.send_error(404)
                     return
                 data = GOOD[name]
-                if kind == "corrupt":  # a valid gzip file of content with one byte changed
-                    raw = bytearray(gzip.decompress(data))
-                    raw[-1] ^= 0xFF
-                    data = gzip.compress(bytes(raw), mtime=0)
+                if kind == "corrupt":
+                    data = corrupted(name)
                 start = int(self.headers["Range"][6:].rstrip("-")) if self.headers.get("Range") else 0
                 self.send_response(206 if start else 200)
                 self.send_header("Content-Length", str(len(data) - start))
