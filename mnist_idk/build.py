@@ -25,7 +25,7 @@ from .curation import Curation
 from .errors import MnistIdkError
 from .features import FEATURES, IDK_ID, data_file
 from .png import Encoder
-from .raw import SPLIT_SIZES, SPLITS, Split, load_split
+from .raw import SPLIT_SIZES, SPLITS, Split, load_split_streaming
 
 DEFAULT_OUT = Path("build") / "mnist_idk"
 Progress = Callable[[str], None]
@@ -89,17 +89,18 @@ def build(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a build is not
     try:
-        # The encoding processes are the bottleneck; everything else happens while they work.
-        # The small test split goes first, so its PNGs encode while the train file is gunzipped
-        # and its Parquet file is written while the train PNGs encode.
+        # The encoding processes are the bottleneck; everything else happens while they work:
+        # images are handed to them while the raw files are still being gunzipped, and the
+        # small test split goes first so its Parquet file is written while train encodes.
         order = sorted(SPLITS, key=SPLIT_SIZES.get)
         loaded: dict[str, Split] = {}
         pngs = {}
         with Encoder(workers) as encoder:
             for name in order:
                 progress(f"{name}: reading and verifying the raw files, encoding PNGs")
-                loaded[name] = load_split(name, raw_dir)
-                pngs[name] = encoder.submit(loaded[name].images)
+                waiters = []
+                loaded[name] = load_split_streaming(name, raw_dir, lambda batch: waiters.append(encoder.submit(batch)))
+                pngs[name] = lambda waiters=waiters: [png for wait in waiters for png in wait()]
             splits = {name: loaded[name] for name in SPLITS}
             chosen = curation.load(version, lists_root, {name: s.labels for name, s in splits.items()})
             progress("drawing the contact sheet of listed images")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -102,6 +105,67 @@ def load_split(split: str, raw_dir: Path | None = None, verify: bool = True) -> 
     images = parse_idx(image_bytes, str(image_path))
     labels = parse_idx(label_bytes, str(label_path))
     return check_split(split, images, labels, image_path, label_path)
+
+
+def load_split_streaming(
+    split: str, raw_dir: Path | None, on_images: Callable[[np.ndarray], None], rows: int = 10000
+) -> Split:
+    """``load_split`` that hands over the images in batches while the file is still being gunzipped.
+
+    Work on the first images (PNG encoding) then overlaps the decompression of the rest.
+    ``on_images`` sees every image exactly once, in order. Anything unexpected (a header or
+    size that is not the pinned file's, a digest mismatch) falls back to ``load_split``, whose
+    errors are the precise ones.
+    """
+    raw_dir = Path(raw_dir) if raw_dir is not None else default_raw_dir()
+    pinned = RAW_FILES[split, "images"]
+    path = find_raw_file(raw_dir, pinned)
+    images = np.empty((SPLIT_SIZES[split], *IMAGE_SHAPE), np.uint8)
+    delivered = 0
+
+    def deliver(batch: np.ndarray) -> None:
+        nonlocal delivered
+        on_images(batch)
+        delivered += len(batch)
+
+    try:
+        _stream_images(path, images, pinned, deliver, rows)
+    except (ValueError, OSError, EOFError, zlib.error):
+        whole = load_split(split, raw_dir)  # raises the precise error, or the file is fine after all
+        on_images(whole.images[delivered:])
+        return whole
+    label_path, label_bytes = read_verified(raw_dir, RAW_FILES[split, "labels"])
+    return check_split(split, images, parse_idx(label_bytes, str(label_path)), path, label_path)
+
+
+def _stream_images(path: Path, images: np.ndarray, pinned: RawFile, on_images, rows: int) -> None:
+    header = struct.pack(">IIII", 0x803, len(images), *IMAGE_SHAPE)
+    size = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+    digest, inflate, buffer = hashlib.sha256(), zlib.decompressobj(wbits=31), bytearray()
+    done, header_seen = 0, False
+    with path.open("rb") as file:
+        while True:
+            chunk = file.read(1 << 20)
+            data = inflate.decompress(chunk) if chunk else inflate.flush()
+            digest.update(data)
+            buffer += data
+            if not header_seen and len(buffer) >= len(header):
+                if bytes(buffer[: len(header)]) != header:
+                    raise ValueError("not the pinned file")
+                del buffer[: len(header)]
+                header_seen = True
+            ready = min(len(buffer) // size, len(images) - done) if header_seen else 0
+            if ready and (ready >= rows or not chunk):
+                view = np.frombuffer(buffer, np.uint8, count=ready * size)
+                images[done : done + ready] = view.reshape(ready, *IMAGE_SHAPE)
+                del view
+                del buffer[: ready * size]
+                on_images(images[done : done + ready])
+                done += ready
+            if not chunk:
+                break
+    if not inflate.eof or inflate.unused_data or buffer or done != len(images) or digest.hexdigest() != pinned.sha256:
+        raise ValueError("not the pinned file")
 
 
 def check_split(split: str, images, labels, image_path, label_path) -> Split:

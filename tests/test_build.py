@@ -18,6 +18,7 @@ from mnist_idk.build import build
 from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
 from mnist_idk.features import FEATURES, IDK_ID, data_file
+from mnist_idk.raw import RAW_FILES
 from mnist_idk.validate import validate_build
 
 from conftest import REPO
@@ -125,16 +126,29 @@ def raw_copy(tmp_path, change=None):
     return raw
 
 
-def test_corrupted_raw_file_names_the_file_and_both_digests(tmp_path):
+@pytest.mark.parametrize("name", ["t10k-labels-idx1-ubyte", "train-images-idx3-ubyte"])
+def test_corrupted_raw_file_names_the_file_and_both_digests(tmp_path, name):
     def flip(data):
         data[-1] ^= 1
 
-    raw = raw_copy(tmp_path, ("t10k-labels-idx1-ubyte.gz", flip))
+    raw = raw_copy(tmp_path, (f"{name}.gz", flip))
     result = CliRunner().invoke(main, ["build", "--raw-dir", str(raw), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
-    assert f"{raw / 't10k-labels-idx1-ubyte'}: sha256 of the decompressed content is" in result.output
-    assert "expected ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2" in result.output
+    assert f"{raw / name}: sha256 of the decompressed content is" in result.output
+    pinned = next(r for r in RAW_FILES.values() if r.name == name)
+    assert f"expected {pinned.sha256}" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_corrupted_gzip_stream_is_named_with_its_offset(tmp_path):
+    raw = raw_copy(tmp_path)
+    path = raw / "train-images-idx3-ubyte.gz"
+    data = bytearray(path.read_bytes())
+    data[5000] ^= 0xFF
+    path.write_bytes(bytes(data))
+    result = CliRunner().invoke(main, ["build", "--raw-dir", str(raw), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{path}: at byte offset 0: not a valid gzip stream" in result.output or f"{path}: sha256" in result.output
 
 
 def test_missing_raw_file_says_how_to_fetch_it(tmp_path):
