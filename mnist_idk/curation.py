@@ -222,38 +222,33 @@ def load(
     root = root or lists_dir()
     version = normalize_version(version)
     directory = version_dir(version, root)
-    curation = Curation(version)
+    problems = check_release_sums(directory) if version != WORKING else []
+    entries, found = read_lists(directory, raw_labels)
+    if problems + found:
+        raise MnistIdkError(format_problems(problems + found))
+    return Curation(version, entries, {split: directory / f"{split}.csv" for split in SPLITS})
+
+
+def read_lists(directory: Path, raw_labels: dict[str, np.ndarray] | None = None) -> tuple[dict[str, list[Entry]], list[Problem]]:
+    """Both splits' lists in ``directory`` with every problem: format, and originals if labels are given."""
+    entries: dict[str, list[Entry]] = {}
     problems: list[Problem] = []
-    if version != WORKING:
-        problems += check_release_sums(directory)
     for split in SPLITS:
         path = directory / f"{split}.csv"
-        entries, found = read_list(path, split)
+        entries[split], found = read_list(path, split)
         problems += found
         if raw_labels is not None:
-            problems += check_originals(entries, raw_labels[split], path)
-        curation.entries[split] = entries
-        curation.files[split] = path
-    if problems:
-        raise MnistIdkError(format_problems(problems))
-    return curation
+            problems += check_originals(entries[split], raw_labels[split], path)
+    return entries, problems
 
 
 def lint(root: Path | None = None, raw_labels: dict[str, np.ndarray] | None = None) -> list[Problem]:
     """Every problem in the working lists and every release, for CI and for reviewers."""
     root = root or lists_dir()
-    problems: list[Problem] = []
-    for split in SPLITS:
-        path = root / f"{split}.csv"
-        entries, found = read_list(path, split)
-        problems += found
-        if raw_labels is not None:
-            problems += check_originals(entries, raw_labels[split], path)
+    problems = read_lists(root, raw_labels)[1]
     for version in released_versions(root):
         release = root / "releases" / version
-        problems += check_release_sums(release)
-        for split in SPLITS:
-            problems += read_list(release / f"{split}.csv", split)[1]
+        problems += check_release_sums(release) + read_lists(release)[1]
     return problems
 
 

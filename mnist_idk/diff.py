@@ -48,8 +48,10 @@ def read_side(spec: str, root: Path | None = None, split: str | None = None) -> 
             raise MnistIdkError(f"{path}: cannot tell the split from the file name; pass --split train|test")
         return {split: _checked(path, split)}
     if spec in (curation.WORKING, *curation.released_versions(root)) or spec.lstrip("v")[:1].isdigit():
-        directory = curation.version_dir(spec, root)
-        return {name: _checked(directory / f"{name}.csv", name) for name in SPLITS}
+        entries, problems = curation.read_lists(curation.version_dir(spec, root))
+        if problems:
+            raise MnistIdkError(curation.format_problems(problems))
+        return entries
     return _from_git(spec, root)
 
 
