@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
-from mnist_idk import curation, suggest
+from mnist_idk import curation, sheet, suggest
 from mnist_idk.cli import main
+from mnist_idk.raw import Split
 
 SMALL = suggest.Settings(folds=5, pca_dims=20, random_features=400, neighbours=10, reference=1500)
+HEADER = "index,original,label,reason,note\n"
 
 
 def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ten random stroke patterns ('digits'), each image a shifted, noisy copy of its class's."""
+    """Ten random stroke patterns ('digits'), each image a noisy copy of its class's."""
     rng = np.random.default_rng(seed)
     prototypes = (rng.random((10, 28, 28)) < 0.25) * rng.integers(120, 256, (10, 28, 28))
     labels = np.arange(n) % 10
@@ -25,53 +29,140 @@ def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def planted():
+    """3000 synthetic images in two 'splits' with 30 labels flipped to another digit."""
     images, labels = synthetic_digits(3000, seed=1)
     rng = np.random.default_rng(2)
     flipped = rng.choice(len(labels), 30, replace=False)
     noisy = labels.copy()
     noisy[flipped] = (labels[flipped] + rng.integers(1, 10, len(flipped))) % 10
-    return images, noisy, flipped
+    splits = [Split("train", images[:2500], noisy[:2500]), Split("test", images[2500:], noisy[2500:])]
+    return splits, labels, flipped
 
 
-def scored(images, labels, seed=0):
-    predicted, signals, score, accuracy = suggest.score_images(images, labels, suggest.Settings(**{**SMALL.__dict__, "seed": seed}))
-    return suggest.Scored(np.full(len(labels), "train"), np.arange(len(labels)), labels.astype(np.int64), predicted,
-                          signals, score, accuracy)
+def scored(splits, seed=0):
+    return suggest.score_splits(splits, replace(SMALL, seed=seed))
 
 
-def test_planted_label_flips_rank_at_the_top(planted):
-    images, labels, flipped = planted
-    result = scored(images, labels)
-    assert result.held_out_accuracy > 0.9
-    top = suggest.candidates(result, top=len(flipped))["index"]
-    assert len(set(top.tolist()) & set(flipped.tolist())) >= 0.9 * len(flipped)
-    # each flipped image is predicted as its true class, not its planted label
-    assert (result.predicted[flipped] != labels[flipped]).mean() > 0.9
+@pytest.fixture(scope="module")
+def planted_scored(planted):
+    return scored(planted[0])
 
 
-def test_same_seed_same_csv_other_seed_other_scores(planted, tmp_path):
-    images, labels, _ = planted
-    paths = []
-    for run, seed in enumerate((7, 7, 8)):
-        paths.append(tmp_path / f"run{run}.csv")
-        suggest.write_csv(suggest.candidates(scored(images, labels, seed)), paths[-1])
+def as_pairs(flipped) -> set[tuple[str, int]]:
+    return {("train", int(i)) if i < 2500 else ("test", int(i) - 2500) for i in flipped}
+
+
+def write_lists(root, rows: dict[str, list[tuple[int, int]]]) -> None:
+    """Working lists in ``root`` listing (index, original) pairs as IDK."""
+    root.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        lines = [f"{index},{original},IDK,ambiguous,listed by the test\n" for index, original in sorted(rows.get(split, []))]
+        (root / f"{split}.csv").write_text(HEADER + "".join(lines), "utf-8")
+
+
+def test_planted_label_flips_rank_at_the_top(planted, planted_scored):
+    splits, truth, flipped = planted
+    result = planted_scored
+    noisy = np.concatenate([s.labels for s in splits])
+    assert result.held_out_accuracy > 0.95
+    top = suggest.candidates(result, top=len(flipped))
+    assert len(as_pairs(flipped) & set(zip(top["split"].tolist(), top["index"].tolist()))) >= 0.9 * len(flipped)
+    # the model, never having seen them, predicts their true class rather than the planted label
+    assert (result.predicted[flipped] == truth[flipped]).mean() > 0.9
+    for name in ("self_confidence", "margin", "knn_disagreement"):
+        clean = np.delete(result.signals[name], flipped)
+        assert np.median(result.signals[name][flipped]) > np.quantile(clean, 0.95), name
+    assert set(np.unique(noisy)) == set(range(10))
+
+
+def test_same_seed_same_csv_other_seed_other_scores(planted, planted_scored, tmp_path):
+    splits, _, _ = planted
+    paths = [tmp_path / f"run{run}.csv" for run in range(3)]
+    for path, result in zip(paths, (planted_scored, scored(splits, 0), scored(splits, 1))):
+        suggest.write_csv(suggest.candidates(result), path)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert paths[0].read_bytes() != paths[2].read_bytes()
     rows = list(csv.DictReader(paths[0].open()))
     assert list(rows[0]) == list(suggest.COLUMNS)
-    assert [int(r["rank"]) for r in rows] == list(range(1, len(labels) + 1))
+    assert [int(r["rank"]) for r in rows] == list(range(1, 3001))
     assert all(float(a["score"]) >= float(b["score"]) for a, b in zip(rows, rows[1:]))
+    assert sorted((r["split"], int(r["index"])) for r in rows) == sorted(
+        [("train", i) for i in range(2500)] + [("test", i) for i in range(500)])
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_cli_on_real_mnist_leaves_listed_images_out(tmp_path, real_splits):
+def test_listed_images_are_left_out_and_the_rest_keeps_its_order(planted, planted_scored, tmp_path):
+    splits, _, flipped = planted
+    result = planted_scored
+    listed_pairs = sorted(as_pairs(flipped[:10]))
+    noisy = {s.name: s.labels for s in splits}
+    write_lists(tmp_path, {split: [(i, int(noisy[split][i])) for s, i in listed_pairs if s == split]
+                           for split in ("train", "test")})
+    listed = curation.load(curation.WORKING, root=tmp_path, raw_labels=noisy)
+    everything = suggest.candidates(result)
+    pairs = list(zip(everything["split"].tolist(), everything["index"].tolist()))
+    assert set(listed_pairs) <= set(pairs[:40])  # they would be near the top if not listed
+    left = suggest.candidates(result, exclude=listed)
+    assert list(zip(left["split"].tolist(), left["index"].tolist())) == [p for p in pairs if p not in set(listed_pairs)]
+    assert left["rank"].tolist() == list(range(1, len(left) + 1))
+    test_only = suggest.candidates(result, "test", exclude=listed)
+    assert set(test_only["split"].tolist()) == {"test"}
+    assert len(test_only) == 500 - sum(1 for s, _ in listed_pairs if s == "test")
+
+
+def test_deskew_stands_a_slanted_stroke_upright():
+    image = np.zeros((1, 28, 28), np.uint8)
+    for row in range(4, 24):
+        image[0, row, 6 + row // 2 : 9 + row // 2] = 255  # leaning right, like a slanted 1
+    upright = suggest.deskew(image).reshape(28, 28)
+    columns = [np.average(np.arange(28), weights=upright[row]) for row in range(4, 24)]
+    before = [np.average(np.arange(28), weights=image[0, row].astype(float)) for row in range(4, 24)]
+    assert np.ptp(before) > 8 and np.ptp(columns) < 1.5
+    assert abs(np.mean(columns) - 13.5) < 1
+    assert abs(upright.sum() - image.sum() / 255) < 0.05 * upright.sum()  # shear keeps the ink
+
+
+def test_cli_on_real_mnist(tmp_path, real_splits):
+    """One real 70k run: the ranking finds label errors, listed images are left out, the sheet is drawn."""
+    lists = tmp_path / "lists"
+    listed = {"test": [(i, int(real_splits["test"].labels[i])) for i in (0, 5, 9)],
+              "train": [(7, int(real_splits["train"].labels[7]))]}
+    write_lists(lists, listed)
     out, picture = tmp_path / "c.csv", tmp_path / "c.png"
-    result = CliRunner().invoke(main, ["suggest", "--top", "40", "--out", str(out), "--sheet", str(picture)])
+    result = CliRunner().invoke(main, ["suggest", "--split", "test", "--top", "12", "--out", str(out),
+                                       "--sheet", str(picture)], env={"MNIST_IDK_LISTS_DIR": str(lists)})
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 40 and picture.stat().st_size > 0
-    listed = curation.load("working")
-    excluded = {(split, e.index) for split in ("train", "test") for e in listed.entries[split]}
-    assert not excluded & {(r["split"], int(r["index"])) for r in rows}
-    for r in rows:
-        assert int(r["original"]) == real_splits[r["split"]].labels[int(r["index"])]
-    assert "held-out accuracy of the model: 0.9" in result.output
+    assert sorted(int(r["index"]) for r in rows) == sorted(set(range(10000)) - {0, 5, 9})
+    assert {r["split"] for r in rows} == {"test"}
+    assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
+    labels = real_splits["test"].labels
+    assert all(int(r["original"]) == labels[int(r["index"])] for r in rows)
+    # most of the top 1% are images the out-of-fold model reads as another digit
+    assert sum(r["predicted"] != r["original"] for r in rows[:100]) >= 80
+    accuracy = float(result.output.split("held-out accuracy of the model: ")[1].split()[0])
+    assert accuracy > 0.97
+    assert "(9997 images ranked; 3 already listed left out)" in result.output
+    width, height = Image.open(picture).size
+    expected = sheet.render([sheet.Tile(np.zeros((28, 28), np.uint8), [])] * 12, columns=10).size
+    assert (width, height) == expected
+
+
+def test_cli_refuses_a_broken_list_before_scoring(tmp_path):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "train.csv").write_text(HEADER + "0,3,IDK,ambiguous,wrong original\n", "utf-8")
+    (lists / "test.csv").write_text(HEADER, "utf-8")
+    result = CliRunner().invoke(main, ["suggest", "--out", str(tmp_path / "c.csv")],
+                                env={"MNIST_IDK_LISTS_DIR": str(lists)})
+    assert result.exit_code == 2
+    assert "train.csv:2: original is 3 but raw train label 0 is 5" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "c.csv").exists()
+
+
+def test_cli_help_explains():
+    result = CliRunner().invoke(main, ["suggest", "--help"])
+    assert result.exit_code == 0
+    for option in ("--split", "--top", "--seed", "--out", "--sheet", "--raw-dir"):
+        assert option in result.output
+    assert "out of sample" in result.output
