@@ -73,6 +73,7 @@ class Scored:
     index: np.ndarray
     original: np.ndarray
     predicted: np.ndarray
+    probabilities: np.ndarray  # (n, 10) out-of-fold, calibrated
     signals: dict[str, np.ndarray]
     score: np.ndarray
     held_out_accuracy: float
@@ -251,6 +252,7 @@ def score(images: np.ndarray, labels: np.ndarray, split: np.ndarray, index: np.n
         index=np.asarray(index).astype(np.int64),
         original=labels,
         predicted=predicted,
+        probabilities=probabilities,
         signals=signals,
         score=np.mean([percentile_rank(signals[name]) for name in COMBINED], axis=0),
         held_out_accuracy=float((predicted == labels).mean()),
