@@ -21,6 +21,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from . import curation
 from .curation import REASONS, Curation
+from .errors import MnistIdkError
 from .features import FEATURES, data_file
 from .raw import PROJECT_ROOT, Split
 from .sheet import CARD_SHEET
@@ -151,3 +152,15 @@ def write_card(out: Path, splits: Mapping[str, Split], cur: Curation, num_bytes:
     path = out / "README.md"
     path.write_text(str(render(splits, cur, num_bytes, out, lists_root)), "utf-8")
     return path
+
+
+def recorded_version(out: Path) -> str:
+    """The curation version a build's card records (``curation_version`` in its YAML)."""
+    path = Path(out) / "README.md"
+    try:
+        version = DatasetCard.load(path).data.to_dict().get("curation_version")
+    except (OSError, ValueError) as exc:
+        raise MnistIdkError(f"{path}: cannot read the dataset card ({exc}); is {out} a mnist-idk build?") from None
+    if not version:
+        raise MnistIdkError(f"{path}: no curation_version in the card's YAML; is {out} a mnist-idk build?")
+    return str(version)

@@ -10,14 +10,15 @@ import pyarrow.parquet as pq
 from . import curation
 from .errors import MnistIdkError
 from .features import FEATURES, data_file
-from .push import build_files, build_version
+from .card import recorded_version
+from .push import build_files
 from .raw import SPLITS
 
 
 def summary(out: Path) -> str:
     """Version, rows and counts per class, IDK by reason, and every file with size and sha256."""
     out = Path(out)
-    version = build_version(out)
+    version = recorded_version(out)
     names = FEATURES["label"].names
     lines = [f"{out}: MNIST-IDK, curation {version}" + ("" if version != curation.WORKING else " (unreleased)")]
     for split in SPLITS:

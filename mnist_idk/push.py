@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
-from . import curation
+from . import card, curation
 from .errors import MnistIdkError
 
 KEEP_REMOTE = {".gitattributes"}  # the Hub's own file; never ours to delete
@@ -75,25 +73,11 @@ def build_files(out: Path) -> dict[str, Path]:
     return {p.relative_to(out).as_posix(): p for p in files}
 
 
-def build_version(out: Path) -> str:
-    """The curation version the build's card records (``curation_version`` in its YAML)."""
-    card = Path(out) / "README.md"
-    try:
-        front = card.read_text("utf-8").split("---\n", 2)[1]
-        return str(yaml.safe_load(front)["curation_version"])
-    except (OSError, IndexError, KeyError, TypeError, yaml.YAMLError) as exc:
-        raise MnistIdkError(f"{card}: no curation_version in the card's YAML; is {out} a mnist-idk build?") from exc
-
-
 def build_digest(files: dict[str, Path]) -> str:
     digest = hashlib.sha256()
     for name, path in files.items():
-        digest.update(f"{name}\0{_sha256(path)}\n".encode())
+        digest.update(f"{name}\0{curation.file_sha256(path)}\n".encode())
     return digest.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    return curation.file_sha256(path)
 
 
 def _git_blob_oid(path: Path) -> str:
@@ -103,7 +87,7 @@ def _git_blob_oid(path: Path) -> str:
 
 def _same(local: Path, remote) -> bool:
     if remote.lfs is not None:
-        return remote.lfs.sha256 == _sha256(local)
+        return remote.lfs.sha256 == curation.file_sha256(local)
     return remote.blob_id == _git_blob_oid(local)
 
 
@@ -168,7 +152,7 @@ def push(
     from .validate import validate_build
 
     out = Path(out)
-    version = build_version(out)
+    version = card.recorded_version(out)
     if version == curation.WORKING and not allow_unreleased:
         raise MnistIdkError(
             f"{out} is a build of the unreleased working lists; build a release "

@@ -171,7 +171,7 @@ def validate_build(
     if missing:
         return [f"{out}: missing {', '.join(missing)}; is this a mnist-idk build?"]
     if version is None:
-        version = DatasetCard.load(out / "README.md").data.to_dict().get("curation_version") or curation.WORKING
+        version = card.recorded_version(out)
     splits = {name: load_split(name, raw_dir) for name in SPLITS}
     cur = curation.load(version, lists_root, {name: s.labels for name, s in splits.items()})
     problems = []
