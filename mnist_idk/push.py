@@ -158,7 +158,10 @@ def push(
             f"{out} is a build of the unreleased working lists; build a release "
             "(mnist-idk build --version vX.Y.Z) or pass --allow-unreleased"
         )
-    token = token or _saved_token()
+    if not token:  # a dry run only reads: it may go without a token (public repos)
+        from huggingface_hub import get_token
+
+        token = get_token() if dry_run else _saved_token()
     progress(f"validating {out} against the raw files and curation {version}")
     problems = validate_build(out, version=version, raw_dir=raw_dir, lists_root=lists_root)
     if problems:
@@ -226,7 +229,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 class hub_errors:
     """Turn the client's exceptions into one-line errors that never contain the token."""
 
-    def __init__(self, repo_id: str, token: str):
+    def __init__(self, repo_id: str, token: str | None):
         self.repo_id, self.token = repo_id, token
 
     def __enter__(self) -> None:
@@ -241,7 +244,7 @@ class hub_errors:
             cause = cause.__cause__
         if message is None:
             return False
-        raise MnistIdkError(message.replace(self.token, "<token>")) from None
+        raise MnistIdkError(message.replace(self.token, "<token>") if self.token else message) from None
 
     def explain(self, exc: BaseException) -> str | None:
         from huggingface_hub.errors import HfHubHTTPError
