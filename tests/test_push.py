@@ -50,7 +50,7 @@ def hub():
         yield server
 
 
-def run(hub, builds, directory, *args, token=TOKEN):
+def run(hub, builds, directory, *args, token=TOKEN, repo_id=REPO_ID):
     lists, _ = builds
     env = dict(os.environ, HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_XET="1", MNIST_IDK_LISTS_DIR=str(lists),
                HF_HUB_DISABLE_PROGRESS_BARS="1")
@@ -59,7 +59,7 @@ def run(hub, builds, directory, *args, token=TOKEN):
         env["HF_TOKEN"] = token
     return subprocess.run(
         [sys.executable, "-c", "from mnist_idk.cli import main; main()", "push", str(directory),
-         "--repo-id", REPO_ID, *args],
+         "--repo-id", repo_id, *args],
         env=env, capture_output=True, text=True, timeout=300,
     )
 
@@ -174,6 +174,7 @@ def test_dry_run_writes_nothing_and_create_pr_leaves_main_alone(hub, builds):
         ("upload-drop", ["nothing was committed"]),
         ("read-only-token", ["HTTP 403", "write access"]),
         ("bad-token", ["HTTP 401", "hf auth login"]),
+        ("unknown-namespace", ["nobody/mnist_idk", "HTTP 404", "namespace"]),
     ],
 )
 def test_failures_are_one_line_leave_the_remote_unchanged_and_never_show_the_token(hub, builds, fault, words):
@@ -189,12 +190,13 @@ def test_failures_are_one_line_leave_the_remote_unchanged_and_never_show_the_tok
         hub.fail_next("upload", 0, times=20)  # more than the client's retries
     elif fault == "read-only-token":
         token = "hf_ReadOnly_77"
-    else:
+    elif fault == "bad-token":
         token = TOKEN + "x"  # unknown to the Hub, and still must not be printed
-    result = run(hub, builds, out["v1.1.0"], token=token)
+    repo_id = "nobody/mnist_idk" if fault == "unknown-namespace" else REPO_ID
+    result = run(hub, builds, out["v1.1.0"], token=token, repo_id=repo_id)
     assert_clean_failure(result, *words)
     assert token not in result.stdout + result.stderr
-    assert hub.snapshot(REPO_ID) == before
+    assert hub.snapshot(REPO_ID) == before and "nobody/mnist_idk" not in hub.repos
 
 
 def test_refuses_without_token_unreleased_or_invalid_builds(hub, builds, working_build, tmp_path):
