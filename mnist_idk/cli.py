@@ -54,6 +54,20 @@ version_option = click.option(
     help="Curation version: a release such as v1.0.0, or 'working' for the unreleased lists.",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print no progress messages.")
+build_dir_argument = click.argument(
+    "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("build/mnist_idk")
+)
+
+
+def load_raw(raw_dir: Path | None) -> dict:
+    """Both splits, verified; commands that draw images or check lists need them."""
+    from .raw import SPLITS, load_split
+
+    return {name: load_split(name, raw_dir) for name in SPLITS}
+
+
+def labels_of(splits: dict) -> dict:
+    return {name: split.labels for name, split in splits.items()}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,7 +112,7 @@ def build(version: str, out: Path, raw_dir: Path | None, workers: int | None, no
 
 
 @main.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("build/mnist_idk"))
+@build_dir_argument
 @click.option("--version", "version", help="Curation version to check against. [default: the one the card names]")
 @raw_dir_option
 @click.option("--skip-load-dataset", is_flag=True, help="Do not also load the build with datasets.load_dataset.")
@@ -119,17 +133,14 @@ def validate(directory: Path, version: str | None, raw_dir: Path | None, skip_lo
 @handle_errors
 def lint(raw_dir: Path | None, no_raw: bool) -> None:
     """Check the curation lists: format, indices, original labels, reasons, released files."""
-    from .raw import SPLITS, load_split
-
-    labels = None if no_raw else {name: load_split(name, raw_dir).labels for name in SPLITS}
-    problems = curation.lint(raw_labels=labels)
+    problems = curation.lint(raw_labels=None if no_raw else labels_of(load_raw(raw_dir)))
     if problems:
         raise MnistIdkError(curation.format_problems(problems))
     click.echo(f"{curation.lists_dir()}: lists are clean")
 
 
 @main.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("build/mnist_idk"))
+@build_dir_argument
 @click.option("--repo-id", envvar="MNIST_IDK_REPO_ID", required=True,
               help="Hub dataset repo, NAMESPACE/NAME. [env MNIST_IDK_REPO_ID]")
 @click.option("--revision", default="main", show_default=True, help="Branch to commit to.")
@@ -165,12 +176,6 @@ def push(directory: Path, repo_id: str, revision: str, create_pr: bool, private:
         click.echo(f"tagged {result.plan.tag}")
 
 
-def load_raw(raw_dir: Path | None) -> dict:
-    from .raw import SPLITS, load_split
-
-    return {name: load_split(name, raw_dir) for name in SPLITS}
-
-
 @main.command()
 @click.argument("split", type=click.Choice(["train", "test"]))
 @click.argument("indices", nargs=-1, required=True, type=click.IntRange(min=0))
@@ -188,7 +193,7 @@ def show(split: str, indices: tuple[int, ...], out: Path, version: str, columns:
     from . import sheet
 
     splits = load_raw(raw_dir)
-    chosen = curation.load(version, raw_labels={name: s.labels for name, s in splits.items()})
+    chosen = curation.load(version, raw_labels=labels_of(splits))
     sheet.save_png(sheet.render(sheet.index_tiles(splits[split], indices, chosen), columns=columns), out)
     click.echo(str(out))
 
@@ -208,7 +213,7 @@ def sheet(version: str, split: str, by: str, out_dir: Path, limit: int | None, r
     from . import sheet as sheets
 
     splits = load_raw(raw_dir)
-    chosen = curation.load(version, raw_labels={name: s.labels for name, s in splits.items()})
+    chosen = curation.load(version, raw_labels=labels_of(splits))
     if split != "all":
         splits = {split: splits[split]}
     groups = sheets.grouped_tiles(splits, chosen, by)
@@ -264,13 +269,8 @@ def release(version: str, message: str, raw_dir: Path | None) -> None:
     """
     from .release import release as run_release
 
-    target = run_release(version, message, raw_labels={name: s.labels for name, s in load_raw(raw_dir).items()})
+    target = run_release(version, message, raw_labels=labels_of(load_raw(raw_dir)))
     click.echo(f"released {target.name}: {target}")
-
-
-build_dir_argument = click.argument(
-    "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("build/mnist_idk")
-)
 
 
 @main.command()
@@ -325,7 +325,7 @@ def suggest(split: str, top: int, seed: int, out: Path, sheet_path: Path, raw_di
 
     report = progress_printer(quiet)
     splits = load_raw(raw_dir)
-    listed = curation.load(curation.WORKING, raw_labels={name: s.labels for name, s in splits.items()})
+    listed = curation.load(curation.WORKING, raw_labels=labels_of(splits))
     scored = suggesting.score_splits(list(splits.values()), suggesting.Settings(seed=seed), report)
     report(f"held-out accuracy of the model: {scored.held_out_accuracy:.4f}")
     table = suggesting.candidates(scored, split, exclude=listed)
