@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from mnist_idk import curation
@@ -116,3 +118,18 @@ def test_the_shipped_lists_are_clean(real_splits):
     assert result.exit_code == 0, result.output
     v1 = curation.load("v1.0.0", raw_labels={name: s.labels for name, s in real_splits.items()})
     assert len(v1.entries["train"]) + len(v1.entries["test"]) > 0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.binary(max_size=300), st.text(alphabet=st.sampled_from(list('0123456789,IDK"\n\r ab\ufeff')),
+                                                  max_size=200).map(lambda t: (HEADER + t).encode("utf-8"))))
+def test_any_file_content_parses_or_becomes_problems(tmp_path, content):
+    path = tmp_path / "train.csv"
+    path.write_bytes(content)
+    entries, problems = curation.read_list(path, "train")
+    assert all(0 <= e.index < 60000 and e.label in curation.LABELS for e in entries)
+    for problem in problems:
+        assert problem.path == path and problem.line >= 0 and problem.message
+    if not problems:  # a clean file round-trips: entries sorted, unique, in range, with notes
+        assert [e.index for e in entries] == sorted({e.index for e in entries})
+        assert all(e.note and e.reason in curation.REASONS and e.label != str(e.original) for e in entries)
