@@ -29,15 +29,16 @@ from mnist_idk.build import build, relabel
 from mnist_idk import curation
 from mnist_idk.features import FEATURES
 from mnist_idk.raw import SPLITS, load_split
+from mnist_idk.workspace import Workspace
 from mnist_idk.validate import validate_build
 
 datasets.disable_progress_bars()
 
 
-def naive(out: Path, raw_dir: Path | None) -> None:
+def naive(out: Path, ws: Workspace) -> None:
     """The tutorial way: PIL images into Dataset.from_dict, then to_parquet."""
-    splits = {name: load_split(name, raw_dir) for name in SPLITS}
-    cur = curation.load(curation.WORKING, raw_labels={n: s.labels for n, s in splits.items()})
+    splits = {name: load_split(name, ws.raw_dir) for name in SPLITS}
+    cur = curation.load(ws, curation.WORKING, raw_labels={n: s.labels for n, s in splits.items()})
     for name, split in splits.items():
         labels, reasons = relabel(split, cur)
         ds = datasets.Dataset.from_dict(
@@ -80,7 +81,8 @@ def tree_pss_kib(pid: int) -> int:
 
 def peak_rss_mib(raw_dir: Path | None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        code = f"from mnist_idk.build import build; build({str(Path(tmp) / 'out')!r}, raw_dir={raw_dir and str(raw_dir)!r}, validate=False)"
+        code = ("from mnist_idk import Workspace, build; "
+                f"build(Workspace.find(raw_dir={raw_dir and str(raw_dir)!r}), {str(Path(tmp) / 'out')!r}, validate=False)")
         env = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
         process = subprocess.Popen([sys.executable, "-c", code], env=env)
         peak = 0
@@ -110,14 +112,15 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; datasets {datasets.__version__}")
 
-    ours_times = timed(lambda out: build(out, raw_dir=args.raw_dir, validate=False), args.reps)
-    naive_times = timed(lambda out: naive(out, args.raw_dir), args.reps)
+    ws = Workspace.find(raw_dir=args.raw_dir)
+    ours_times = timed(lambda out: build(ws, out, validate=False), args.reps)
+    naive_times = timed(lambda out: naive(out, ws), args.reps)
     with tempfile.TemporaryDirectory() as tmp:
         ours_dir, naive_dir = Path(tmp) / "ours", Path(tmp) / "naive"
-        build(ours_dir, raw_dir=args.raw_dir, validate=False)
-        naive(naive_dir, args.raw_dir)
+        build(ws, ours_dir, validate=False)
+        naive(naive_dir, ws)
         start = time.perf_counter()
-        problems = validate_build(ours_dir, raw_dir=args.raw_dir, with_load_dataset=False)
+        problems = validate_build(ws, ours_dir, with_load_dataset=False)
         validate_time = time.perf_counter() - start
         identical = same_content(naive_dir, ours_dir)
     ours, slow = statistics.median(ours_times), statistics.median(naive_times)

@@ -3,12 +3,14 @@
 The Python API behind the ``mnist-idk`` command::
 
     import mnist_idk
-    result = mnist_idk.build("build/mnist_idk", version="v1.0.0")
-    assert mnist_idk.validate(result.out) == []
+    ws = mnist_idk.Workspace.find()  # the checkout around the current directory, or the shipped releases
+    result = mnist_idk.build(ws, "build/mnist_idk", version="v1.0.0")
+    assert mnist_idk.validate(ws, result.out) == []
 """
 
 from .build import BuildResult, build
 from .errors import IdxError, MnistIdkError
 from .validate import validate_build as validate
+from .workspace import Workspace
 
-__all__ = ["BuildResult", "IdxError", "MnistIdkError", "build", "validate"]
+__all__ = ["BuildResult", "IdxError", "MnistIdkError", "Workspace", "build", "validate"]

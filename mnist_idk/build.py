@@ -9,9 +9,7 @@ place: a failed build leaves the previous output as it was.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,6 +24,8 @@ from .errors import MnistIdkError
 from .features import FEATURES, IDK_ID, data_file
 from .png import Encoder
 from .raw import SPLIT_SIZES, SPLITS, Split, load_split_streaming
+from .staging import make_staging, replace_dir
+from .workspace import Workspace
 
 DEFAULT_OUT = Path("build") / "mnist_idk"
 Progress = Callable[[str], None]
@@ -75,19 +75,22 @@ def write_parquet(table: pa.Table, path: Path) -> int:
 
 
 def build(
+    ws: Workspace,
     out: Path = DEFAULT_OUT,
-    version: str = curation.WORKING,
-    raw_dir: Path | None = None,
-    lists_root: Path | None = None,
+    version: str | None = None,
     workers: int | None = None,
     validate: bool = True,
     progress: Progress = lambda message: None,
 ) -> BuildResult:
-    """Build the dataset into ``out`` atomically; validate it first unless told not to."""
+    """Build the dataset into ``out`` atomically; validate it first unless told not to.
+
+    ``version`` defaults to the workspace's (working lists in a checkout, else the newest release).
+    """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a build is not
+    version = version or ws.default_version()
+    ws.version_dir(version)  # an unknown release or missing working lists fail before anything is written
+    created_parent = not out.parent.exists()
+    staging = make_staging(out)
     try:
         # The encoding processes are the bottleneck; everything else happens while they work:
         # images are handed to them while the raw files are still being gunzipped, and the
@@ -99,10 +102,10 @@ def build(
             for name in order:
                 progress(f"{name}: reading and verifying the raw files, encoding PNGs")
                 waiters = []
-                loaded[name] = load_split_streaming(name, raw_dir, lambda batch: waiters.append(encoder.submit(batch)))
+                loaded[name] = load_split_streaming(name, ws.raw_dir, lambda batch: waiters.append(encoder.submit(batch)))
                 pngs[name] = lambda waiters=waiters: [png for wait in waiters for png in wait()]
             splits = {name: loaded[name] for name in SPLITS}
-            chosen = curation.load(version, lists_root, {name: s.labels for name, s in splits.items()})
+            chosen = curation.load(ws, version, {name: s.labels for name, s in splits.items()})
             progress("drawing the contact sheet of listed images")
             sheet.write_card_sheet(staging, splits, chosen)
             num_bytes = {}
@@ -111,34 +114,19 @@ def build(
                 table = split_table(splits[name], chosen, pngs[name]())
                 num_bytes[name] = write_parquet(table, staging / data_file(name))
         progress("writing the dataset card")
-        card.write_card(staging, splits, chosen, {name: num_bytes[name] for name in SPLITS}, lists_root)
-        croissant.write(staging, chosen.version, lists_root)
+        card.write_card(ws, staging, splits, chosen, {name: num_bytes[name] for name in SPLITS})
+        croissant.write(ws, staging, chosen.version)
         if validate:
             from .validate import validate_build
 
             progress("validating the build against the raw files")
-            problems = validate_build(staging, version=chosen.version, raw_dir=raw_dir, lists_root=lists_root)
+            problems = validate_build(ws, staging, version=chosen.version)
             if problems:
                 raise MnistIdkError(f"{out}: the build does not validate:\n" + "\n".join(problems))
         replace_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created_parent and not any(out.parent.iterdir()):
+            out.parent.rmdir()
         raise
     return BuildResult(out, chosen, {name: len(s.labels) for name, s in splits.items()})
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``, replacing an old ``target`` with two renames (no copy)."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old.{os.getpid()}")
-        os.rename(target, old)
-        os.rename(new, target)
-        shutil.rmtree(old)
-    else:
-        os.rename(new, target)

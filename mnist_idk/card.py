@@ -23,10 +23,10 @@ from . import curation
 from .curation import REASONS, Curation
 from .errors import MnistIdkError
 from .features import FEATURES, data_file
-from .raw import PROJECT_ROOT, Split
+from .raw import Split
 from .sheet import CARD_SHEET
+from .workspace import Workspace
 
-TEMPLATE = PROJECT_ROOT / "dataset_card" / "template.md"
 DEFAULT_REPO_ID = "mnist-idk/mnist_idk"
 PROJECT_URL = "https://github.com/mnist-idk/mnist-idk"
 
@@ -84,11 +84,11 @@ def idk_breakdown(cur: Curation, key: str) -> str:
     return table(["split", *map(str, values), "total"], rows)
 
 
-def changelog_section(version: str, lists_root: Path | None = None) -> str:
+def changelog_section(ws: Workspace, version: str) -> str:
     """This version's CHANGELOG entry (the text under its ``## vX.Y.Z`` heading)."""
     if version == curation.WORKING:
         return "Unreleased working lists: not a published version."
-    path = (lists_root or curation.lists_dir()) / "CHANGELOG.md"
+    path = ws.changelog
     text = path.read_text("utf-8") if path.is_file() else ""
     match = re.search(rf"^## {re.escape(version)}\b.*?$(.*?)(?=^## |\Z)", text, re.M | re.S)
     body = match.group(1).strip() if match else ""
@@ -124,14 +124,14 @@ def card_data(splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str
     return data
 
 
-def render(splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int], out: Path,
-           lists_root: Path | None = None) -> DatasetCard:
+def render(ws: Workspace, splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int],
+           out: Path) -> DatasetCard:
     listed = [
         [split, e.index, e.original, e.label, e.reason, escape(e.note)]
         for split, entries in cur.entries.items()
         for e in entries
     ]
-    body = Template(TEMPLATE.read_text("utf-8")).substitute(
+    body = Template(ws.template.read_text("utf-8")).substitute(
         version=cur.version,
         unreleased_note="" if cur.released else " (unreleased working lists; do not cite)",
         sheet_path=CARD_SHEET.as_posix(),
@@ -140,17 +140,17 @@ def render(splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, i
         class_counts=class_counts_table(class_counts(splits, cur)),
         reason_counts=idk_breakdown(cur, "reason"),
         digit_counts=idk_breakdown(cur, "original"),
-        changelog=changelog_section(cur.version, lists_root),
+        changelog=changelog_section(ws, cur.version),
         listed_table=table(["split", "index", "original", "label", "reason", "note"], listed),
         project_url=PROJECT_URL,
     )
     return DatasetCard(f"---\n{card_data(splits, cur, num_bytes, out).to_yaml()}\n---\n\n{body}")
 
 
-def write_card(out: Path, splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int],
-               lists_root: Path | None = None) -> Path:
+def write_card(ws: Workspace, out: Path, splits: Mapping[str, Split], cur: Curation,
+               num_bytes: Mapping[str, int]) -> Path:
     path = out / "README.md"
-    path.write_text(str(render(splits, cur, num_bytes, out, lists_root)), "utf-8")
+    path.write_text(str(render(ws, splits, cur, num_bytes, out)), "utf-8")
     return path
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import curation
 from .errors import MnistIdkError
+from .workspace import Workspace
 
 EXIT_USAGE = 2
 
@@ -44,14 +45,20 @@ raw_dir_option = click.option(
     "--raw-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="MNIST_IDK_RAW_DIR",
-    help="Directory with the four raw MNIST files (.gz or not). [default: raw/mnist in the checkout; env MNIST_IDK_RAW_DIR]",
+    help="Directory with the four raw MNIST files (.gz or not). [default: raw/mnist of the checkout, "
+         "else the per-user cache; env MNIST_IDK_RAW_DIR]",
+)
+lists_dir_option = click.option(
+    "--lists-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The curation_lists directory to use. [default: the checkout containing the current directory, "
+         "else the releases shipped with mnist-idk; env MNIST_IDK_LISTS_DIR]",
 )
 version_option = click.option(
     "--version",
     "version",
-    default=curation.WORKING,
-    show_default=True,
-    help="Curation version: a release such as v1.0.0, or 'working' for the unreleased lists.",
+    help="Curation version: a release such as v1.0.0, or 'working' for the unreleased lists. "
+         "[default: working in a checkout, else the newest shipped release]",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print no progress messages.")
 build_dir_argument = click.argument(
@@ -59,11 +66,28 @@ build_dir_argument = click.argument(
 )
 
 
-def load_raw(raw_dir: Path | None) -> dict:
-    """Both splits, verified; commands that draw images or check lists need them."""
-    from .raw import SPLITS, load_split
+def with_workspace(command):
+    """Give the command ``--lists-dir`` and ``--raw-dir``, and one resolved ``ws: Workspace``.
 
-    return {name: load_split(name, raw_dir) for name in SPLITS}
+    The workspace is announced on stderr when a user might not expect it (found above the
+    current directory, set by the environment, or the shipped releases).
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args, lists_dir: Path | None = None, raw_dir: Path | None = None, **kwargs):
+        ws = Workspace.find(lists_dir, raw_dir)
+        if not ws.obvious:
+            click.echo(f"... using {ws.describe()}", err=True)
+        return command(*args, ws=ws, **kwargs)
+
+    return lists_dir_option(raw_dir_option(wrapper))
+
+
+def load_raw(ws: Workspace) -> dict:
+    """Both splits, verified; commands that draw images or check lists need them."""
+    from .raw import load_splits
+
+    return load_splits(ws.raw_dir)
 
 
 def labels_of(splits: dict) -> dict:
@@ -87,12 +111,12 @@ def main() -> None:
     show_default=True,
     help="Output directory; replaced atomically when the new build has validated.",
 )
-@raw_dir_option
 @click.option("--workers", type=click.IntRange(min=1), help="Processes for PNG encoding. [default: all cores]")
 @click.option("--no-validate", is_flag=True, help="Skip validation of the build (faster; for benchmarks).")
 @quiet_option
 @handle_errors
-def build(version: str, out: Path, raw_dir: Path | None, workers: int | None, no_validate: bool, quiet: bool) -> None:
+@with_workspace
+def build(ws: Workspace, version: str | None, out: Path, workers: int | None, no_validate: bool, quiet: bool) -> None:
     """Build the 11-class dataset: Parquet shards + dataset card in OUT.
 
     Reads the raw IDX files and one version of the curation lists, writes exactly what
@@ -101,7 +125,7 @@ def build(version: str, out: Path, raw_dir: Path | None, workers: int | None, no
     from .build import build as run_build
 
     result = run_build(
-        out, version, raw_dir, workers=workers, validate=not no_validate, progress=progress_printer(quiet)
+        ws, out, version, workers=workers, validate=not no_validate, progress=progress_printer(quiet)
     )
     listed = {split: len(entries) for split, entries in result.curation.entries.items()}
     click.echo(
@@ -114,29 +138,30 @@ def build(version: str, out: Path, raw_dir: Path | None, workers: int | None, no
 @main.command()
 @build_dir_argument
 @click.option("--version", "version", help="Curation version to check against. [default: the one the card names]")
-@raw_dir_option
 @click.option("--skip-load-dataset", is_flag=True, help="Do not also load the build with datasets.load_dataset.")
 @handle_errors
-def validate(directory: Path, version: str | None, raw_dir: Path | None, skip_load_dataset: bool) -> None:
+@with_workspace
+def validate(ws: Workspace, directory: Path, version: str | None, skip_load_dataset: bool) -> None:
     """Check a build: schema, counts, every pixel and label, and the card's metadata."""
     from .validate import validate_build
 
-    problems = validate_build(directory, version, raw_dir, with_load_dataset=not skip_load_dataset)
+    problems = validate_build(ws, directory, version, with_load_dataset=not skip_load_dataset)
     if problems:
         raise MnistIdkError(f"{directory}: {len(problems)} problem(s):\n" + "\n".join(problems))
     click.echo(f"{directory}: valid")
 
 
 @main.command()
-@raw_dir_option
 @click.option("--no-raw", is_flag=True, help="Skip checks that need the raw files (original labels).")
 @handle_errors
-def lint(raw_dir: Path | None, no_raw: bool) -> None:
+@with_workspace
+def lint(ws: Workspace, no_raw: bool) -> None:
     """Check the curation lists: format, indices, original labels, reasons, released files."""
-    problems = curation.lint(raw_labels=None if no_raw else labels_of(load_raw(raw_dir)))
+    ws.require_working("lint")
+    problems = curation.lint(ws, raw_labels=None if no_raw else labels_of(load_raw(ws)))
     if problems:
         raise MnistIdkError(curation.format_problems(problems))
-    click.echo(f"{curation.lists_dir()}: lists are clean")
+    click.echo(f"{ws.lists_dir}: lists are clean")
 
 
 @main.command()
@@ -149,11 +174,11 @@ def lint(raw_dir: Path | None, no_raw: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan (files to add/update/delete, tag) and write nothing.")
 @click.option("--allow-unreleased", is_flag=True, help="Allow pushing a build of the working lists (no tag).")
 @click.option("--message", "-m", help="Commit description. [default: curation version and build digest]")
-@raw_dir_option
 @quiet_option
 @handle_errors
-def push(directory: Path, repo_id: str, revision: str, create_pr: bool, private: bool, dry_run: bool,
-         allow_unreleased: bool, message: str | None, raw_dir: Path | None, quiet: bool) -> None:
+@with_workspace
+def push(ws: Workspace, directory: Path, repo_id: str, revision: str, create_pr: bool, private: bool, dry_run: bool,
+         allow_unreleased: bool, message: str | None, quiet: bool) -> None:
     """Publish a build to the Hub in one atomic commit, tagged with its curation version.
 
     Validates the build, compares it with the remote branch by file hashes, and commits only what
@@ -162,8 +187,8 @@ def push(directory: Path, repo_id: str, revision: str, create_pr: bool, private:
     """
     from .push import push as run_push
 
-    result = run_push(directory, repo_id, revision, create_pr=create_pr, private=private, dry_run=dry_run,
-                      allow_unreleased=allow_unreleased, message=message, raw_dir=raw_dir,
+    result = run_push(ws, directory, repo_id, revision, create_pr=create_pr, private=private, dry_run=dry_run,
+                      allow_unreleased=allow_unreleased, message=message,
                       progress=progress_printer(quiet))
     click.echo(result.plan.describe())
     if dry_run:
@@ -183,17 +208,17 @@ def push(directory: Path, repo_id: str, revision: str, create_pr: bool, private:
               help="Where to write the contact sheet (PNG).")
 @version_option
 @click.option("--columns", type=click.IntRange(min=1), default=8, show_default=True, help="Tiles per row.")
-@raw_dir_option
 @handle_errors
-def show(split: str, indices: tuple[int, ...], out: Path, version: str, columns: int, raw_dir: Path | None) -> None:
+@with_workspace
+def show(ws: Workspace, split: str, indices: tuple[int, ...], out: Path, version: str | None, columns: int) -> None:
     """Draw images of SPLIT large and crisp, captioned with index, MNIST label and list entry.
 
     Example: mnist-idk show train 172 4476 --out look.png
     """
     from . import sheet
 
-    splits = load_raw(raw_dir)
-    chosen = curation.load(version, raw_labels=labels_of(splits))
+    splits = load_raw(ws)
+    chosen = curation.load(ws, version or ws.default_version(), raw_labels=labels_of(splits))
     sheet.save_png(sheet.render(sheet.index_tiles(splits[split], indices, chosen), columns=columns), out)
     click.echo(str(out))
 
@@ -206,14 +231,14 @@ def show(split: str, indices: tuple[int, ...], out: Path, version: str, columns:
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/sheets"),
               show_default=True, help="Directory for the PNGs (one per group).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many images per sheet.")
-@raw_dir_option
 @handle_errors
-def sheet(version: str, split: str, by: str, out_dir: Path, limit: int | None, raw_dir: Path | None) -> None:
+@with_workspace
+def sheet(ws: Workspace, version: str | None, split: str, by: str, out_dir: Path, limit: int | None) -> None:
     """Contact sheets of every listed image, grouped by reason or digit; prints the paths."""
     from . import sheet as sheets
 
-    splits = load_raw(raw_dir)
-    chosen = curation.load(version, raw_labels=labels_of(splits))
+    splits = load_raw(ws)
+    chosen = curation.load(ws, version or ws.default_version(), raw_labels=labels_of(splits))
     if split != "all":
         splits = {split: splits[split]}
     groups = sheets.grouped_tiles(splits, chosen, by)
@@ -232,9 +257,9 @@ def sheet(version: str, split: str, by: str, out_dir: Path, limit: int | None, r
 @click.option("--markdown", is_flag=True, help="Print a Markdown table (for job summaries and changelogs).")
 @click.option("--sheet", "sheet_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a contact sheet of the changed images (new entry, else old).")
-@raw_dir_option
 @handle_errors
-def diff(old: str, new: str, split: str | None, markdown: bool, sheet_path: Path | None, raw_dir: Path | None) -> None:
+@with_workspace
+def diff(ws: Workspace, old: str, new: str, split: str | None, markdown: bool, sheet_path: Path | None) -> None:
     """What changed from OLD to NEW: added, removed, relabelled, note-only.
 
     OLD and NEW are each a release (v1.0.0), 'working' (the working lists), a git revision of this
@@ -243,10 +268,10 @@ def diff(old: str, new: str, split: str | None, markdown: bool, sheet_path: Path
     from . import diff as diffs
     from . import sheet as sheets
 
-    differences = diffs.diff(diffs.read_side(old, split=split), diffs.read_side(new, split=split))
+    differences = diffs.diff(diffs.read_side(ws, old, split=split), diffs.read_side(ws, new, split=split))
     click.echo(diffs.to_markdown(differences) if markdown else diffs.to_text(differences))
     if sheet_path is not None:
-        splits = load_raw(raw_dir)
+        splits = load_raw(ws)
         tiles = [
             sheets.Tile(splits[d.split].images[d.index],
                         [f"{d.kind}: {d.split} {d.index}", f"{d.entry.original}->{d.entry.label} {d.entry.reason}"])
@@ -259,9 +284,9 @@ def diff(old: str, new: str, split: str | None, markdown: bool, sheet_path: Path
 @main.command()
 @click.argument("version")
 @click.option("-m", "--message", default="", help="What this release is about (the changelog's first paragraph).")
-@raw_dir_option
 @handle_errors
-def release(version: str, message: str, raw_dir: Path | None) -> None:
+@with_workspace
+def release(ws: Workspace, version: str, message: str) -> None:
     """Freeze the working lists as release VERSION (e.g. 1.1.0) and write its changelog entry.
 
     Lints first; refuses a version that is not greater than the last release, and a patch
@@ -269,7 +294,8 @@ def release(version: str, message: str, raw_dir: Path | None) -> None:
     """
     from .release import release as run_release
 
-    target = run_release(version, message, raw_labels=labels_of(load_raw(raw_dir)))
+    ws.require_working("release")
+    target = run_release(ws, version, message, raw_labels=labels_of(load_raw(ws)))
     click.echo(f"released {target.name}: {target}")
 
 
@@ -308,10 +334,10 @@ def info(directory: Path) -> None:
               show_default=True, help="The ranking (CSV): rank, split, index, original, predicted, signals, score.")
 @click.option("--sheet", "sheet_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("build/candidates.png"), show_default=True, help="Contact sheet of the top candidates.")
-@raw_dir_option
 @quiet_option
 @handle_errors
-def suggest(split: str, top: int, seed: int, out: Path, sheet_path: Path, raw_dir: Path | None, quiet: bool) -> None:
+@with_workspace
+def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_path: Path, quiet: bool) -> None:
     """Rank the images most likely to need IDK or a correction, scored out of sample.
 
     Every image is scored by a model that never saw it (5-fold cross-fitting over train and
@@ -324,8 +350,8 @@ def suggest(split: str, top: int, seed: int, out: Path, sheet_path: Path, raw_di
     from . import suggest as suggesting
 
     report = progress_printer(quiet)
-    splits = load_raw(raw_dir)
-    listed = curation.load(curation.WORKING, raw_labels=labels_of(splits))
+    splits = load_raw(ws)
+    listed = curation.load(ws, ws.default_version(), raw_labels=labels_of(splits))
     scored = suggesting.score_splits(list(splits.values()), suggesting.Settings(seed=seed), report)
     report(f"held-out accuracy of the model: {scored.held_out_accuracy:.4f}")
     table = suggesting.candidates(scored, split, exclude=listed)
@@ -338,7 +364,8 @@ def suggest(split: str, top: int, seed: int, out: Path, sheet_path: Path, raw_di
 
 @main.command()
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to put the files. [default: raw/mnist in the checkout; env MNIST_IDK_RAW_DIR]")
+              help="Where to put the files. [default: where the other commands look: env MNIST_IDK_RAW_DIR, "
+                   "else raw/mnist of the checkout, else the per-user cache]")
 @click.option("--mirror", "mirrors", multiple=True,
               help="Base URL to try, in order (repeatable). [default: ossci-datasets, cvdf-datasets, "
                    "yann.lecun.com; env MNIST_IDK_MIRRORS, comma-separated]")
@@ -352,5 +379,6 @@ def fetch(dest: Path | None, mirrors: tuple[str, ...], quiet: bool) -> None:
     """
     from .fetch import fetch as run_fetch
 
+    dest = dest or Workspace.find().raw_dir
     for path in run_fetch(dest, mirrors or None, progress=progress_printer(quiet)):
         click.echo(str(path))

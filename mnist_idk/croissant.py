@@ -15,6 +15,7 @@ from pathlib import Path
 from . import card, curation
 from .features import FEATURES, data_file
 from .raw import SPLITS
+from .workspace import Workspace
 
 FILE = "croissant.json"
 CONTEXT = {
@@ -85,15 +86,15 @@ def _field(record_set: str, column: str, source_id: str) -> dict:
     return field
 
 
-def release_date(version: str, lists_root: Path | None = None) -> str | None:
+def release_date(ws: Workspace, version: str) -> str | None:
     """The date of the version's CHANGELOG heading (``## v1.0.0 (2026-11-24)``), not today's."""
-    path = (lists_root or curation.lists_dir()) / "CHANGELOG.md"
+    path = ws.changelog
     text = path.read_text("utf-8") if path.is_file() else ""
     match = re.search(rf"^## {re.escape(version)} \((\d{{4}}-\d{{2}}-\d{{2}})\)", text, re.M)
     return match.group(1) if match else None
 
 
-def metadata(out: Path, version: str, lists_root: Path | None = None) -> dict:
+def metadata(ws: Workspace, out: Path, version: str) -> dict:
     """The Croissant description of the build at ``out`` (its Parquet files must exist)."""
     names = FEATURES["label"].names
     files = [
@@ -149,13 +150,13 @@ def metadata(out: Path, version: str, lists_root: Path | None = None) -> dict:
         "distribution": files,
         "recordSet": record_sets,
     }
-    published = release_date(version, lists_root)
+    published = release_date(ws, version)
     if published:
         described["datePublished"] = published
     return described
 
 
-def write(out: Path, version: str, lists_root: Path | None = None) -> Path:
+def write(ws: Workspace, out: Path, version: str) -> Path:
     path = out / FILE
-    path.write_text(json.dumps(metadata(out, version, lists_root), indent=2, sort_keys=True) + "\n", "utf-8")
+    path.write_text(json.dumps(metadata(ws, out, version), indent=2, sort_keys=True) + "\n", "utf-8")
     return path

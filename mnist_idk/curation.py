@@ -11,15 +11,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import MnistIdkError
-from .raw import PROJECT_ROOT, SPLIT_SIZES, SPLITS
+from .raw import SPLIT_SIZES, SPLITS
+from .workspace import WORKING, Workspace, normalize_version, parse_version  # noqa: F401 (re-exported)
 
 COLUMNS = ("index", "original", "label", "reason", "note")
 IDK = "IDK"
@@ -31,9 +30,7 @@ REASONS = {
     "mislabeled": "clearly a different digit than its label",
     "outlier": "not a digit at all, or unlike any class",
 }
-WORKING = "working"  # the version name of the unreleased working lists
 SUMS = "SHA256SUMS"
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -73,46 +70,6 @@ class Curation:
 
     def by_index(self, split: str) -> dict[int, Entry]:
         return {e.index: e for e in self.entries[split]}
-
-
-def lists_dir() -> Path:
-    """``$MNIST_IDK_LISTS_DIR``, else ``curation_lists`` in the checkout."""
-    return Path(os.environ.get("MNIST_IDK_LISTS_DIR") or PROJECT_ROOT / "curation_lists")
-
-
-def parse_version(text: str) -> tuple[int, int, int]:
-    match = _VERSION.match(text)
-    if not match:
-        raise MnistIdkError(f"version {text!r} is not of the form vX.Y.Z (e.g. v1.0.0)")
-    return tuple(int(part) for part in match.groups())  # type: ignore[return-value]
-
-
-def normalize_version(text: str) -> str:
-    """``1.2.3`` or ``v1.2.3`` -> ``v1.2.3``; ``working`` stays as is."""
-    if text == WORKING:
-        return text
-    return "v{}.{}.{}".format(*parse_version(text))
-
-
-def released_versions(root: Path | None = None) -> list[str]:
-    """Released versions, oldest first (by semver, not by string)."""
-    releases = (root or lists_dir()) / "releases"
-    if not releases.is_dir():
-        return []
-    names = [p.name for p in releases.iterdir() if p.is_dir() and _VERSION.match(p.name)]
-    return sorted(names, key=parse_version)
-
-
-def version_dir(version: str, root: Path | None = None) -> Path:
-    root = root or lists_dir()
-    version = normalize_version(version)
-    if version == WORKING:
-        return root
-    path = root / "releases" / version
-    if not path.is_dir():
-        known = ", ".join(released_versions(root)) or "none"
-        raise MnistIdkError(f"{path}: no such release (released: {known})")
-    return path
 
 
 def read_list(path: Path, split: str) -> tuple[list[Entry], list[Problem]]:
@@ -214,14 +171,13 @@ def check_release_sums(release: Path) -> list[Problem]:
 
 
 def load(
+    ws: Workspace,
     version: str = WORKING,
-    root: Path | None = None,
     raw_labels: dict[str, np.ndarray] | None = None,
 ) -> Curation:
     """Load one version of the lists; any problem (all of them, listed) raises ``MnistIdkError``."""
-    root = root or lists_dir()
     version = normalize_version(version)
-    directory = version_dir(version, root)
+    directory = ws.version_dir(version)
     problems = check_release_sums(directory) if version != WORKING else []
     entries, found = read_lists(directory, raw_labels)
     if problems + found:
@@ -242,12 +198,12 @@ def read_lists(directory: Path, raw_labels: dict[str, np.ndarray] | None = None)
     return entries, problems
 
 
-def lint(root: Path | None = None, raw_labels: dict[str, np.ndarray] | None = None) -> list[Problem]:
+def lint(ws: Workspace, raw_labels: dict[str, np.ndarray] | None = None) -> list[Problem]:
     """Every problem in the working lists and every release, for CI and for reviewers."""
-    root = root or lists_dir()
-    problems = read_lists(root, raw_labels)[1]
-    for version in released_versions(root):
-        release = root / "releases" / version
+    ws.require_working("lint of the working lists")
+    problems = read_lists(ws.lists_dir, raw_labels)[1]
+    for version in ws.released_versions():
+        release = ws.lists_dir / "releases" / version
         problems += check_release_sums(release) + read_lists(release)[1]
     return problems
 

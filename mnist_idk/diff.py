@@ -16,6 +16,7 @@ from . import card, curation
 from .curation import Entry
 from .errors import MnistIdkError
 from .raw import SPLITS
+from .workspace import Workspace
 
 KINDS = ("added", "removed", "relabelled", "note")  # in the order a reader wants them
 
@@ -36,9 +37,8 @@ class Difference:
 Lists = dict[str, list[Entry]]
 
 
-def read_side(spec: str, root: Path | None = None, split: str | None = None) -> Lists:
+def read_side(ws: Workspace, spec: str, split: str | None = None) -> Lists:
     """The lists that ``spec`` names; CSV paths give one split, the other sides give all."""
-    root = root or curation.lists_dir()
     path = Path(spec)
     if spec.endswith(".csv"):
         if not path.is_file():
@@ -47,12 +47,15 @@ def read_side(spec: str, root: Path | None = None, split: str | None = None) -> 
         if split not in SPLITS:
             raise MnistIdkError(f"{path}: cannot tell the split from the file name; pass --split train|test")
         return {split: _checked(path, split)}
-    if spec in (curation.WORKING, *curation.released_versions(root)) or spec.lstrip("v")[:1].isdigit():
-        entries, problems = curation.read_lists(curation.version_dir(spec, root))
+    if spec in (curation.WORKING, *ws.released_versions()) or spec.lstrip("v")[:1].isdigit():
+        entries, problems = curation.read_lists(ws.version_dir(spec))
         if problems:
             raise MnistIdkError(curation.format_problems(problems))
         return entries
-    return _from_git(spec, root)
+    if not ws.has_working:
+        raise MnistIdkError(f"{spec!r} is not a release ({', '.join(ws.released_versions())}) or a CSV file; "
+                            "git revisions need a checkout")
+    return _from_git(spec, ws.lists_dir)
 
 
 def _checked(path: Path, split: str) -> list[Entry]:

@@ -11,19 +11,17 @@ The build is the source of truth: everything is read from its Parquet files.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from . import idx
-from .build import current_umask, replace_dir
 from .errors import MnistIdkError
 from .features import FEATURES, data_file
 from .raw import RAW_FILES, SPLITS
+from .staging import make_staging, replace_dir
 
 FORMATS = ("imagefolder", "idx")
 
@@ -67,9 +65,7 @@ def export(build: Path, out: Path, fmt: str, compress: bool = False) -> Path:
     if fmt not in FORMATS:
         raise MnistIdkError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    staging.chmod(0o777 & ~current_umask())
+    staging = make_staging(out)
     try:
         if fmt == "imagefolder":
             write_imagefolder(build, staging)

@@ -19,7 +19,7 @@ from typing import Callable
 
 from .errors import MnistIdkError
 from .idx import read_bytes
-from .raw import RAW_FILES, RawFile, default_raw_dir
+from .raw import RAW_FILES, RawFile
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -107,10 +107,10 @@ def fetch_file(raw: RawFile, dest: Path, mirrors: tuple[str, ...], attempts: int
     raise MnistIdkError(f"{target}: every mirror failed: " + "; ".join(failures))
 
 
-def fetch(dest: Path | None = None, mirrors: tuple[str, ...] | None = None, attempts: int = 3,
+def fetch(dest: Path, mirrors: tuple[str, ...] | None = None, attempts: int = 3,
           backoff: float = 1.0, timeout: float = 60.0, progress: Progress = lambda m: None) -> list[Path]:
     """Make ``dest`` hold the four verified raw files; files already there and valid are kept."""
-    dest = Path(dest) if dest is not None else default_raw_dir()
+    dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     mirrors = tuple(mirrors or mirrors_from_env())
     paths = []

@@ -17,6 +17,7 @@ from typing import Callable
 
 from . import card, curation
 from .errors import MnistIdkError
+from .workspace import Workspace
 
 KEEP_REMOTE = {".gitattributes"}  # the Hub's own file; never ours to delete
 Progress = Callable[[str], None]
@@ -134,6 +135,7 @@ def plan(api, out: Path, repo_id: str, revision: str, version: str) -> Plan:
 
 
 def push(
+    ws: Workspace,
     out: Path,
     repo_id: str,
     revision: str = "main",
@@ -144,8 +146,6 @@ def push(
     allow_unreleased: bool = False,
     message: str | None = None,
     token: str | None = None,
-    raw_dir: Path | None = None,
-    lists_root: Path | None = None,
     progress: Progress = lambda message: None,
 ) -> PushResult:
     """Validate the build at ``out``, then make the remote revision equal to it in one commit."""
@@ -163,7 +163,7 @@ def push(
 
         token = get_token() if dry_run else _saved_token()
     progress(f"validating {out} against the raw files and curation {version}")
-    problems = validate_build(out, version=version, raw_dir=raw_dir, lists_root=lists_root)
+    problems = validate_build(ws, out, version=version)
     if problems:
         raise MnistIdkError(f"{out} does not validate; not pushing:\n" + "\n".join(problems))
     with hub_errors(repo_id, token):

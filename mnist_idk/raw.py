@@ -7,7 +7,6 @@ in ``raw/mnist`` are recompressed and differ from the mirrors' ``.gz`` files byt
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -54,15 +53,6 @@ RAW_FILES: dict[tuple[str, str], RawFile] = {
     ),
 }
 
-#: The checkout this package runs from (an editable install); holds raw/ and curation_lists/.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def default_raw_dir() -> Path:
-    """``$MNIST_IDK_RAW_DIR``, else ``raw/mnist`` in the checkout."""
-    return Path(os.environ.get("MNIST_IDK_RAW_DIR") or PROJECT_ROOT / "raw" / "mnist")
-
-
 @dataclass(frozen=True)
 class Split:
     """One official split: images (n, 28, 28) uint8 and labels (n,) uint8, in official order."""
@@ -70,6 +60,11 @@ class Split:
     name: str
     images: np.ndarray
     labels: np.ndarray
+
+
+def load_splits(raw_dir: Path) -> dict[str, Split]:
+    """Both splits, verified, in official order."""
+    return {name: load_split(name, raw_dir) for name in SPLITS}
 
 
 def find_raw_file(raw_dir: Path, raw: RawFile) -> Path:
@@ -95,11 +90,11 @@ def read_verified(raw_dir: Path, raw: RawFile, verify: bool = True) -> tuple[Pat
     return path, data
 
 
-def load_split(split: str, raw_dir: Path | None = None, verify: bool = True) -> Split:
+def load_split(split: str, raw_dir: Path, verify: bool = True) -> Split:
     """Load and check one split: counts agree, labels in 0..9, images 28x28 uint8."""
     if split not in SPLITS:
         raise MnistIdkError(f"unknown split {split!r}, expected one of {', '.join(SPLITS)}")
-    raw_dir = Path(raw_dir) if raw_dir is not None else default_raw_dir()
+    raw_dir = Path(raw_dir)
     image_path, image_bytes = read_verified(raw_dir, RAW_FILES[split, "images"], verify)
     label_path, label_bytes = read_verified(raw_dir, RAW_FILES[split, "labels"], verify)
     images = parse_idx(image_bytes, str(image_path))
@@ -108,7 +103,7 @@ def load_split(split: str, raw_dir: Path | None = None, verify: bool = True) -> 
 
 
 def load_split_streaming(
-    split: str, raw_dir: Path | None, on_images: Callable[[np.ndarray], None], rows: int = 10000
+    split: str, raw_dir: Path, on_images: Callable[[np.ndarray], None], rows: int = 10000
 ) -> Split:
     """``load_split`` that hands over the images in batches while the file is still being gunzipped.
 
@@ -117,7 +112,7 @@ def load_split_streaming(
     size that is not the pinned file's, a digest mismatch) falls back to ``load_split``, whose
     errors are the precise ones.
     """
-    raw_dir = Path(raw_dir) if raw_dir is not None else default_raw_dir()
+    raw_dir = Path(raw_dir)
     pinned = RAW_FILES[split, "images"]
     path = find_raw_file(raw_dir, pinned)
     images = np.empty((SPLIT_SIZES[split], *IMAGE_SHAPE), np.uint8)

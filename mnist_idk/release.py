@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,8 @@ import numpy as np
 from . import curation, diff
 from .errors import MnistIdkError
 from .raw import SPLITS
+from .staging import make_staging
+from .workspace import Workspace
 
 CHANGELOG_HEADER = "# Changelog of the curation lists\n"
 
@@ -53,27 +54,28 @@ def changelog_entry(version: str, date: datetime.date, message: str, previous: s
 
 
 def release(
+    ws: Workspace,
     version: str,
     message: str = "",
-    root: Path | None = None,
     raw_labels: dict[str, np.ndarray] | None = None,
     date: datetime.date | None = None,
 ) -> Path:
     """Freeze the working lists as ``version``; returns the new release directory."""
-    root = root or curation.lists_dir()
+    ws.require_working("release")
+    root = ws.lists_dir
     version = curation.normalize_version(version)
     if version == curation.WORKING:
         raise MnistIdkError("a release needs a version number such as v1.1.0")
-    problems = curation.lint(root, raw_labels)
+    problems = curation.lint(ws, raw_labels)
     if problems:
         raise MnistIdkError(curation.format_problems(problems))
-    released = curation.released_versions(root)
+    released = ws.released_versions()
     previous = released[-1] if released else None
     target = root / "releases" / version
     if target.exists():
         raise MnistIdkError(f"{target} already exists; released lists never change")
-    old = diff.read_side(previous, root) if previous else {split: [] for split in SPLITS}
-    differences = diff.diff(old, diff.read_side(curation.WORKING, root))
+    old = diff.read_side(ws, previous) if previous else {split: [] for split in SPLITS}
+    differences = diff.diff(old, diff.read_side(ws, curation.WORKING))
     if previous and not differences:
         raise MnistIdkError(f"the working lists equal {previous}: nothing to release")
     check_version(version, previous, required_bump(differences))
@@ -84,8 +86,7 @@ def release(
     head, marker, rest = text.partition("\n## ")
     new_text = f"{head.rstrip()}\n\n{entry}" + (f"\n## {rest}" if marker else "")
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
+    staging = make_staging(target)
     changelog_tmp = changelog.with_name(f".{changelog.name}.{os.getpid()}.tmp")
     try:
         for split in SPLITS:
@@ -93,7 +94,6 @@ def release(
         sums = "".join(f"{curation.file_sha256(staging / f'{s}.csv')}  {s}.csv\n" for s in sorted(SPLITS))
         (staging / curation.SUMS).write_text(sums, "utf-8")
         changelog_tmp.write_text(new_text, "utf-8")
-        staging.chmod(0o755)
         os.rename(staging, target)
         try:
             os.replace(changelog_tmp, changelog)

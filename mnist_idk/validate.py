@@ -22,7 +22,8 @@ from PIL import Image
 
 from . import card, croissant, curation
 from .features import FEATURES, data_file
-from .raw import SPLIT_SIZES, SPLITS, Split, load_split
+from .raw import SPLIT_SIZES, SPLITS, Split, load_splits
+from .workspace import Workspace
 
 
 def decode_batch(pngs: list[bytes]) -> np.ndarray:
@@ -143,7 +144,7 @@ def check_load_dataset(out: Path, cur: curation.Curation, splits: dict[str, Spli
     return problems
 
 
-def check_croissant(out: Path, cur: curation.Curation, lists_root: Path | None) -> list[str]:
+def check_croissant(ws: Workspace, out: Path, cur: curation.Curation) -> list[str]:
     """croissant.json must describe these very files (its sha256s) and this curation version."""
     path = out / croissant.FILE
     if not path.is_file():
@@ -152,16 +153,15 @@ def check_croissant(out: Path, cur: curation.Curation, lists_root: Path | None) 
         found = json.loads(path.read_text("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return [f"{path}: not JSON ({exc})"]
-    if found != croissant.metadata(out, cur.version, lists_root):
+    if found != croissant.metadata(ws, out, cur.version):
         return [f"{path}: does not match the build's files and curation {cur.version}; rebuild"]
     return []
 
 
 def validate_build(
+    ws: Workspace,
     out: Path,
     version: str | None = None,
-    raw_dir: Path | None = None,
-    lists_root: Path | None = None,
     workers: int | None = None,
     with_load_dataset: bool = True,
 ) -> list[str]:
@@ -172,13 +172,13 @@ def validate_build(
         return [f"{out}: missing {', '.join(missing)}; is this a mnist-idk build?"]
     if version is None:
         version = card.recorded_version(out)
-    splits = {name: load_split(name, raw_dir) for name in SPLITS}
-    cur = curation.load(version, lists_root, {name: s.labels for name, s in splits.items()})
+    splits = load_splits(ws.raw_dir)
+    cur = curation.load(ws, version, {name: s.labels for name, s in splits.items()})
     problems = []
     for name, split in splits.items():
         problems += check_split(out / data_file(name), split, cur, workers)
     problems += check_card(out, splits, cur)
-    problems += check_croissant(out, cur, lists_root)
+    problems += check_croissant(ws, out, cur)
     if with_load_dataset and not problems:
         problems += check_load_dataset(out, cur, splits)
     return problems

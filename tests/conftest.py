@@ -17,14 +17,26 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from mnist_idk.raw import SPLITS, load_split  # noqa: E402
+from mnist_idk.workspace import Workspace  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+RAW = REPO / "raw" / "mnist"
+
+
+def workspace(lists: Path | None = None) -> Workspace:
+    """This checkout's workspace, or one whose lists are ``lists`` (raw files: the checkout's)."""
+    return Workspace.find(lists_dir=lists, raw_dir=RAW, cwd=REPO, environ={})
+
+
+@pytest.fixture(scope="session")
+def ws() -> Workspace:
+    return workspace()
 
 
 @pytest.fixture(scope="session")
 def real_splits():
     """The real MNIST splits, verified against their pinned digests."""
-    return {name: load_split(name) for name in SPLITS}
+    return {name: load_split(name, RAW) for name in SPLITS}
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +45,7 @@ def working_build(tmp_path_factory):
     from mnist_idk.build import build
 
     out = tmp_path_factory.mktemp("build") / "mnist_idk"
-    build(out)
+    build(workspace(), out)
     return out
 
 

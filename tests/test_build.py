@@ -21,7 +21,7 @@ from mnist_idk.features import FEATURES, IDK_ID, data_file
 from mnist_idk.raw import RAW_FILES
 from mnist_idk.validate import validate_build
 
-from conftest import REPO
+from conftest import REPO, workspace
 
 HEADER = "index,original,label,reason,note\n"
 NASTY_NOTE = 'pipe | <script>alert(1)</script> **bold** `code` [link](x)'
@@ -42,7 +42,7 @@ def small_lists(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small_build(small_lists, tmp_path_factory):
     out = tmp_path_factory.mktemp("b") / "mnist_idk"
-    build(out, lists_root=small_lists)  # validates
+    build(workspace(small_lists), out)  # validates
     return out
 
 
@@ -62,7 +62,7 @@ def test_load_dataset_gives_known_rows(small_build, real_splits):
 
 
 def test_the_shipped_lists_build_with_every_listed_image_idk(working_build):
-    listed = curation.load("working")
+    listed = curation.load(workspace(), "working")
     for split in ("train", "test"):
         table = pq.read_table(working_build / data_file(split))
         labels, reasons = table["label"].to_numpy(), table["reason"].to_pylist()
@@ -74,7 +74,7 @@ def test_the_shipped_lists_build_with_every_listed_image_idk(working_build):
 
 def test_builds_are_byte_identical_across_runs_and_worker_counts(small_build, small_lists, tmp_path):
     again = tmp_path / "again"
-    build(again, lists_root=small_lists, workers=1, validate=False)
+    build(workspace(small_lists), again, workers=1, validate=False)
     assert tree(again) == tree(small_build)
 
 
@@ -108,8 +108,9 @@ def test_a_failed_build_leaves_the_previous_output_untouched(small_build, tmp_pa
     monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(bad))
     result = CliRunner().invoke(main, ["build", "--out", str(out), "-q"])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert result.output.startswith("error: 1 problem in the curation lists:")
-    assert "train.csv:2: original is 4 but raw train label 0 is 5" in result.output
+    assert result.stderr.startswith(f"... using curation lists: {bad} (MNIST_IDK_LISTS_DIR)")
+    assert "\nerror: 1 problem in the curation lists:" in result.stderr
+    assert "train.csv:2: original is 4 but raw train label 0 is 5" in result.stderr
     assert tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "out"]  # no staging left behind
 
@@ -207,7 +208,7 @@ def test_validate_reports_tampering(small_build, small_lists, tmp_path, change, 
 def test_validate_accepts_the_untouched_build(small_build, small_lists, monkeypatch):
     monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(small_lists))
     result = CliRunner().invoke(main, ["validate", str(small_build)])
-    assert result.exit_code == 0 and result.output.strip() == f"{small_build}: valid"
+    assert result.exit_code == 0 and result.stdout.strip() == f"{small_build}: valid"
 
 
 def test_unknown_release_is_a_one_line_error(tmp_path):
@@ -224,4 +225,4 @@ def test_help_explains_every_command():
 
 def test_api_raises_our_error_type(tmp_path):
     with pytest.raises(MnistIdkError):
-        build(tmp_path / "o", version="nonsense")
+        build(workspace(), tmp_path / "o", version="nonsense")

@@ -13,6 +13,8 @@ from mnist_idk import curation
 from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
 
+from conftest import workspace
+
 HEADER = "index,original,label,reason,note\n"
 
 
@@ -31,8 +33,8 @@ def messages(problems):
 def test_good_lists_load_in_index_order(tmp_path, real_splits):
     root = lists_root(tmp_path, HEADER + '0,5,IDK,ambiguous,"a 5, or a 3"\n7,3,8,mislabeled,clearly an 8\n')
     labels = {name: s.labels for name, s in real_splits.items()}
-    assert curation.lint(root, labels) == []
-    loaded = curation.load("working", root, labels)
+    assert curation.lint(workspace(root), labels) == []
+    loaded = curation.load(workspace(root), "working", labels)
     assert [(e.index, e.label, e.reason, e.note) for e in loaded.entries["train"]] == [
         (0, "IDK", "ambiguous", "a 5, or a 3"), (7, "8", "mislabeled", "clearly an 8")]
     assert loaded.entries["test"] == [] and not loaded.released
@@ -54,7 +56,7 @@ def test_every_defect_is_reported_with_its_line(tmp_path):
         "15,3,IDK,noisy",                       # 13: 4 fields
     ]
     root = lists_root(tmp_path, HEADER + "\n".join(rows) + "\n")
-    found = messages(curation.lint(root))
+    found = messages(curation.lint(workspace(root)))
     lines = [line for _, line, _ in found]
     assert sorted(lines) == list(range(3, 14)), found
     text = " | ".join(m for _, _, m in found)
@@ -74,7 +76,7 @@ def test_every_defect_is_reported_with_its_line(tmp_path):
     ],
 )
 def test_file_level_defects(tmp_path, content, expected):
-    found = messages(curation.lint(lists_root(tmp_path, content)))
+    found = messages(curation.lint(workspace(lists_root(tmp_path, content))))
     assert [(line, message.startswith(expected[1]) or expected[1] in message) for _, line, message in found] == [
         (expected[0], True)]
 
@@ -82,9 +84,9 @@ def test_file_level_defects(tmp_path, content, expected):
 def test_original_must_match_the_raw_label(tmp_path, real_splits):
     root = lists_root(tmp_path, HEADER + "0,3,IDK,noisy,off by one?\n")  # train 0 is a 5
     labels = {name: s.labels for name, s in real_splits.items()}
-    assert messages(curation.lint(root, labels)) == [("train.csv", 2, "original is 3 but raw train label 0 is 5")]
+    assert messages(curation.lint(workspace(root), labels)) == [("train.csv", 2, "original is 3 but raw train label 0 is 5")]
     with pytest.raises(MnistIdkError, match="train.csv:2: original is 3"):
-        curation.load("working", root, labels)
+        curation.load(workspace(root), "working", labels)
 
 
 def test_released_lists_are_immutable_and_versions_resolve(tmp_path):
@@ -95,28 +97,28 @@ def test_released_lists_are_immutable_and_versions_resolve(tmp_path):
         (release / name).write_bytes((root / name).read_bytes())
     (release / "SHA256SUMS").write_text("".join(
         f"{hashlib.sha256((release / n).read_bytes()).hexdigest()}  {n}\n" for n in ("test.csv", "train.csv")))
-    assert curation.lint(root) == []
-    assert curation.load("1.2.0", root).version == "v1.2.0"
+    assert curation.lint(workspace(root)) == []
+    assert curation.load(workspace(root), "1.2.0").version == "v1.2.0"
     with pytest.raises(MnistIdkError, match="no such release"):
-        curation.load("v9.9.9", root)
+        curation.load(workspace(root), "v9.9.9")
     (release / "train.csv").write_text(HEADER + "0,5,IDK,noisy,edited\n")
-    assert "released file changed" in messages(curation.lint(root))[0][2]
+    assert "released file changed" in messages(curation.lint(workspace(root)))[0][2]
     with pytest.raises(MnistIdkError, match="released file changed"):
-        curation.load("v1.2.0", root)
+        curation.load(workspace(root), "v1.2.0")
 
 
 def test_lint_cli_reports_all_problems_and_exits_2(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(lists_root(tmp_path, HEADER + "3,1,IDK,noisy,\n2,1,IDK,odd,x\n")))
     result = CliRunner().invoke(main, ["lint", "--no-raw"])
     assert result.exit_code == 2
-    assert result.output.startswith("error: 3 problems in the curation lists:")
-    assert "train.csv:2: note is empty" in result.output and "train.csv:3:" in result.output
+    assert result.stderr.splitlines()[1] == "error: 3 problems in the curation lists:"
+    assert "train.csv:2: note is empty" in result.stderr and "train.csv:3:" in result.stderr
 
 
 def test_the_shipped_lists_are_clean(real_splits):
     result = CliRunner().invoke(main, ["lint"])
     assert result.exit_code == 0, result.output
-    v1 = curation.load("v1.0.0", raw_labels={name: s.labels for name, s in real_splits.items()})
+    v1 = curation.load(workspace(), "v1.0.0", raw_labels={name: s.labels for name, s in real_splits.items()})
     assert len(v1.entries["train"]) + len(v1.entries["test"]) > 0
 
 

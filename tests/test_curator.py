@@ -19,7 +19,7 @@ from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
 from mnist_idk.release import release
 
-from conftest import REPO
+from conftest import REPO, workspace
 
 HEADER = "index,original,label,reason,note\n"
 
@@ -36,7 +36,7 @@ def lists(tmp_path, real_splits):
     """A lists root with release v1.0.0 = {train 0, train 2}; working lists equal to it."""
     root = write_lists(tmp_path / "lists", ["0,5,IDK,ambiguous,a 5 or a 3\n", "2,4,IDK,deformed,broken\n"])
     labels = {name: split.labels for name, split in real_splits.items()}
-    release("v1.0.0", "first", root, labels, datetime.date(2026, 1, 2))
+    release(workspace(root), "v1.0.0", "first", labels, datetime.date(2026, 1, 2))
     return root, labels
 
 
@@ -45,14 +45,14 @@ def test_show_draws_each_image_upscaled_and_captioned(tmp_path, real_splits, mon
     out = tmp_path / "look.png"
     result = CliRunner().invoke(main, ["show", "train", "1", "7", "59999", "--out", str(out), "--columns", "2"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == str(out)
+    assert result.stdout.strip() == str(out)
     picture = np.asarray(Image.open(out).convert("L"))
     for position, index in enumerate([1, 7, 59999]):
         left, top, right, bottom = sheet.tile_box(position, columns=2)
         expected = np.kron(real_splits["train"].images[index], np.ones((sheet.SCALE, sheet.SCALE), np.uint8))
         np.testing.assert_array_equal(picture[top:bottom, left:right], expected)
     captions = [t.caption for t in sheet.index_tiles(real_splits["train"], [1, 7], curation.load(
-        "working", tmp_path / "lists"))]
+        workspace(tmp_path / "lists"), "working"))]
     assert captions == [["train 1: 0", "IDK (noisy)"], [f"train 7: {real_splits['train'].labels[7]}"]]
 
 
@@ -77,9 +77,10 @@ def test_diff_finds_added_removed_relabelled_and_note_changes(tmp_path):
     old = write_lists(tmp_path / "old", ["0,5,IDK,ambiguous,a\n", "2,4,IDK,deformed,b\n", "3,1,IDK,noisy,c\n"])
     new = write_lists(tmp_path / "new", ["2,4,IDK,outlier,b\n", "3,1,IDK,noisy,c; clearer\n", "5,2,IDK,noisy,d\n"],
                       ["0,7,IDK,deformed,e\n"])
-    found = diff.diff(diff.read_side(str(old / "train.csv")), diff.read_side(str(new / "train.csv")))
+    found = diff.diff(diff.read_side(workspace(), str(old / "train.csv")),
+                      diff.read_side(workspace(), str(new / "train.csv")))
     assert [(d.index, d.kind) for d in found] == [(0, "removed"), (2, "relabelled"), (3, "note"), (5, "added")]
-    both = diff.diff(diff.read_side("working", old), diff.read_side("working", new))
+    both = diff.diff(diff.read_side(workspace(old), "working"), diff.read_side(workspace(new), "working"))
     assert [(d.split, d.index) for d in both][-1] == ("test", 0)
     markdown = diff.to_markdown(found)
     assert markdown.splitlines()[0].startswith("| change | split | index")
@@ -97,17 +98,17 @@ def test_diff_against_a_git_revision(tmp_path):
     subprocess.run([*git, "add", "."], cwd=root.parent, check=True)
     subprocess.run([*git, "commit", "-qm", "lists"], cwd=root.parent, check=True)
     write_lists(root, ["0,5,IDK,ambiguous,a\n", "9,4,IDK,noisy,new\n"])
-    found = diff.diff(diff.read_side("HEAD", root), diff.read_side("working", root))
+    found = diff.diff(diff.read_side(workspace(root), "HEAD"), diff.read_side(workspace(root), "working"))
     assert [(d.index, d.kind) for d in found] == [(9, "added")]
     with pytest.raises(MnistIdkError, match="not a release"):
-        diff.read_side("no-such-branch", root)
+        diff.read_side(workspace(root), "no-such-branch")
 
 
 def test_release_freezes_lists_records_digests_and_writes_the_changelog(lists):
     root, labels = lists
-    assert curation.lint(root, labels) == []
+    assert curation.lint(workspace(root), labels) == []
     (root / "train.csv").write_text(HEADER + "0,5,IDK,ambiguous,a 5 or a 3\n4,9,IDK,noisy,x\n", "utf-8")
-    target = release("1.1.0", "Adds one.", root, labels, datetime.date(2026, 2, 3))
+    target = release(workspace(root), "1.1.0", "Adds one.", labels, datetime.date(2026, 2, 3))
     assert target == root / "releases" / "v1.1.0"
     assert (target / "train.csv").read_bytes() == (root / "train.csv").read_bytes()
     assert curation.check_release_sums(target) == []
@@ -135,7 +136,7 @@ def test_release_refuses_and_leaves_nothing_behind(lists, version, train, error)
     before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
     changelog = (root / "CHANGELOG.md").read_bytes()
     with pytest.raises(MnistIdkError, match=error):
-        release(version, "", root, labels)
+        release(workspace(root), version, "", labels)
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == before
     assert (root / "CHANGELOG.md").read_bytes() == changelog
 
@@ -143,7 +144,7 @@ def test_release_refuses_and_leaves_nothing_behind(lists, version, train, error)
 def test_a_note_only_change_may_be_a_patch_release(lists):
     root, labels = lists
     (root / "train.csv").write_text(HEADER + "0,5,IDK,ambiguous,a 5 or a 3\n2,4,IDK,deformed,broken stroke\n")
-    assert release("v1.0.1", "", root, labels).name == "v1.0.1"
+    assert release(workspace(root), "v1.0.1", "", labels).name == "v1.0.1"
 
 
 def test_lint_catches_an_edited_released_file(lists, monkeypatch):
@@ -164,7 +165,7 @@ def test_cli_release_command(lists, monkeypatch):
     assert result.exit_code == 2 and "patch release" in result.output
     result = CliRunner().invoke(main, ["release", "2.0.0", "-m", "Removes train 2."])
     assert result.exit_code == 0, result.output
-    assert curation.released_versions(root) == ["v1.0.0", "v2.0.0"]
+    assert workspace(root).released_versions() == ["v1.0.0", "v2.0.0"]
 
 
 def tool(name):

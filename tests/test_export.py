@@ -116,11 +116,13 @@ def test_croissant_that_does_not_match_the_files_fails_validation(working_build,
 
     from mnist_idk.validate import validate_build
 
+    from conftest import workspace
+
     copy = tmp_path / "copy"
     shutil.copytree(working_build, copy)
     path = copy / "croissant.json"
     path.write_text(path.read_text("utf-8").replace('"sha256": "', '"sha256": "0'), "utf-8")
-    problems = validate_build(copy, with_load_dataset=False)
+    problems = validate_build(workspace(), copy, with_load_dataset=False)
     assert problems == [f"{path}: does not match the build's files and curation working; rebuild"]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from fakehub import FakeHub
 
-from conftest import REPO
+from conftest import REPO, workspace
 
 TOKEN = "hf_TestSecretToken_4f2a9c"  # distinctive, so a leak is easy to spot
 REPO_ID = "alice/mnist_idk"
@@ -40,7 +40,7 @@ def builds(tmp_path_factory):
         "".join(f"{file_sha256(release / name)}  {name}\n" for name in ("test.csv", "train.csv")), "utf-8")
     out = {}
     for version in ("v1.0.0", "v1.1.0"):
-        out[version] = build(root / version, version, lists_root=lists, validate=False)
+        out[version] = build(workspace(lists), root / version, version, validate=False)
     return lists, {version: result.out for version, result in out.items()}
 
 

@@ -14,6 +14,8 @@ from mnist_idk import curation, sheet, suggest
 from mnist_idk.cli import main
 from mnist_idk.raw import Split
 
+from conftest import workspace
+
 SMALL = suggest.Settings(folds=5, pca_dims=20, random_features=400, neighbours=10, reference=1500)
 HEADER = "index,original,label,reason,note\n"
 
@@ -98,7 +100,7 @@ def test_listed_images_are_left_out_and_the_rest_keeps_its_order(planted, plante
     noisy = {s.name: s.labels for s in splits}
     write_lists(tmp_path, {split: [(i, int(noisy[split][i])) for s, i in listed_pairs if s == split]
                            for split in ("train", "test")})
-    listed = curation.load(curation.WORKING, root=tmp_path, raw_labels=noisy)
+    listed = curation.load(workspace(tmp_path), curation.WORKING, raw_labels=noisy)
     everything = suggest.candidates(result)
     pairs = list(zip(everything["split"].tolist(), everything["index"].tolist()))
     assert set(listed_pairs) <= set(pairs[:40])  # they would be near the top if not listed
