@@ -157,8 +157,10 @@ def validate(ws: Workspace, directory: Path, version: str | None, skip_load_data
 @with_workspace
 def lint(ws: Workspace, no_raw: bool) -> None:
     """Check the curation lists: format, indices, original labels, reasons, released files."""
+    from . import review
+
     ws.require_working("lint")
-    problems = curation.lint(ws, raw_labels=None if no_raw else labels_of(load_raw(ws)))
+    problems = review.lint(ws, labels=None if no_raw else labels_of(load_raw(ws)))
     if problems:
         raise MnistIdkError(curation.format_problems(problems))
     click.echo(f"{ws.lists_dir}: lists are clean")
@@ -382,3 +384,87 @@ def fetch(dest: Path | None, mirrors: tuple[str, ...], quiet: bool) -> None:
     dest = dest or Workspace.find().raw_dir
     for path in run_fetch(dest, mirrors or None, progress=progress_printer(quiet)):
         click.echo(str(path))
+
+
+@main.group()
+def review() -> None:
+    """The review queue: look at the next candidates, record decisions, see coverage.
+
+    \b
+    mnist-idk review next --split test --batch 30      # sheets + a decisions CSV in build/review/
+    mnist-idk review apply build/review/test-0001.csv  # after filling in decision, reason, note
+    mnist-idk review status                            # reviewed, listed, the last-200 yield
+
+    Candidates come from published studies of MNIST label errors first
+    (curation_lists/published/), then from a recorded suggest ranking (--ranking, --run).
+    Decide by the definition in curation_lists/README.md: listed (with a reason), kept, or
+    unsure (served again in a separate second-look pass; still unsure there means kept).
+    """
+
+
+@review.command("next")
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=30, show_default=True, help="Candidates in this batch.")
+@click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
+              help="A suggest CSV to continue with once the published candidates are reviewed.")
+@click.option("--run", help="The recorded run (curation_lists/reviewed/runs.csv) that made --ranking.")
+@click.option("--second-look", is_flag=True, help="Serve the images set aside as unsure, on their own sheets.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/review"),
+              show_default=True, help="Where the sheets and the decisions CSV go.")
+@handle_errors
+@with_workspace
+def review_next(ws: Workspace, split: str, batch: int, ranking: Path | None, run: str | None, second_look: bool,
+                out_dir: Path) -> None:
+    """Write the next unreviewed candidates as sheets and a decisions CSV to fill in.
+
+    Each sheet row shows the candidate large, then three typical members of its label and three
+    of the digit the model or study prefers. Prints the sheets, then the decisions file.
+    """
+    from . import review as reviews
+
+    ws.require_working("review next")
+    ranked = None
+    if ranking is not None:
+        runs, _ = reviews.read_runs(reviews.record_dir(ws))
+        if run not in runs:
+            raise MnistIdkError(f"--run {run!r} is not recorded in {reviews.record_dir(ws) / reviews.RUNS}; "
+                                "record the run (tool version, model, seed, command) first")
+        ranked = reviews.ranking_candidates(ranking, run)
+    chosen = reviews.next_batch(ws, split, batch, ranked, second_look)
+    name = f"{'second-look' if second_look else split}-{len(reviews.reviewed_keys(ws)):05d}"
+    for path in reviews.write_batch(chosen, load_raw(ws), out_dir, name):
+        click.echo(str(path))
+
+
+@review.command("apply")
+@click.argument("decisions", type=click.Path(dir_okay=False, path_type=Path))
+@handle_errors
+@with_workspace
+def review_apply(ws: Workspace, decisions: Path) -> None:
+    """Check a filled decisions CSV and merge it into the review record and the working lists.
+
+    Every problem is reported with file:line and nothing is written unless all rows are sound.
+    """
+    from . import review as reviews
+
+    counts = reviews.apply(ws, decisions, labels_of(load_raw(ws)))
+    click.echo(f"applied {decisions}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+
+@review.command("status")
+@handle_errors
+@with_workspace
+def review_status(ws: Workspace) -> None:
+    """Coverage per split, by source, and the yield of the last 200 reviewed from the ranking."""
+    from . import review as reviews
+
+    for st in reviews.status(ws):
+        sources = ", ".join(f"{kind} {n} ({listed} listed)" for kind, (n, listed) in st.by_source.items())
+        click.echo(f"{st.split}: reviewed {st.reviewed}, listed {st.listed}; by source: {sources or 'none'}")
+        if st.ranked_reviewed:
+            share = st.last_window_listed / st.last_window
+            verdict = "stop" if st.last_window == 200 and share < 0.02 else "continue"
+            click.echo(f"  ranking: {st.ranked_reviewed} reviewed, deepest rank {st.deepest_rank}; last "
+                       f"{st.last_window}: {st.last_window_listed} listed ({share:.1%}) -> {verdict}")
+    pending = len(reviews.read_second_look(ws))
+    click.echo(f"waiting for a second look: {pending}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import curation, diff
+from . import curation, diff, review
 from .errors import MnistIdkError
 from .raw import SPLITS
 from .staging import make_staging
@@ -66,9 +66,12 @@ def release(
     version = curation.normalize_version(version)
     if version == curation.WORKING:
         raise MnistIdkError("a release needs a version number such as v1.1.0")
-    problems = curation.lint(ws, raw_labels)
+    problems = review.lint(ws, raw_labels)
     if problems:
         raise MnistIdkError(curation.format_problems(problems))
+    if review.read_second_look(ws):
+        raise MnistIdkError(f"{review.record_dir(ws) / review.SECOND_LOOK}: images wait for a second look; "
+                            "decide them (mnist-idk review next --second-look) before releasing")
     released = ws.released_versions()
     previous = released[-1] if released else None
     target = root / "releases" / version
@@ -89,9 +92,14 @@ def release(
     staging = make_staging(target)
     changelog_tmp = changelog.with_name(f".{changelog.name}.{os.getpid()}.tmp")
     try:
-        for split in SPLITS:
-            shutil.copyfile(root / f"{split}.csv", staging / f"{split}.csv")
-        sums = "".join(f"{curation.file_sha256(staging / f'{s}.csv')}  {s}.csv\n" for s in sorted(SPLITS))
+        frozen = [f"{split}.csv" for split in SPLITS]
+        if review.record_dir(ws).is_dir():  # the review record is frozen with the lists it explains
+            (staging / review.RECORD).mkdir()
+            frozen += [f"{review.RECORD}/{name}" for name in (*(f"{s}.csv" for s in SPLITS), review.RUNS)
+                       if (review.record_dir(ws) / name).is_file()]
+        for name in frozen:
+            shutil.copyfile(root / name, staging / name)
+        sums = "".join(f"{curation.file_sha256(staging / name)}  {name}\n" for name in sorted(frozen))
         (staging / curation.SUMS).write_text(sums, "utf-8")
         changelog_tmp.write_text(new_text, "utf-8")
         os.rename(staging, target)

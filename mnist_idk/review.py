@@ -1,0 +1,492 @@
+"""The review record: every image anyone has looked at, with the decision, and the queue of the rest.
+
+``curation_lists/reviewed/{split}.csv`` (``index,original,decision,source,note``) records each
+reviewed image once: ``listed`` (it is in the working list) or ``kept`` (it keeps its label). So
+coverage is auditable and nobody reviews an image twice. ``source`` says where the candidate came
+from, ``;``-separated: ``seed-vX.Y.Z``, ``published:<study>``, ``suggest:<run>@<rank>`` (a run
+recorded in ``reviewed/runs.csv``).
+
+The queue serves unreviewed candidates, published studies first, then a recorded ``suggest``
+ranking in rank order. Each batch is a sheet per candidate group, every candidate drawn large
+beside typical members of its label and of the digit the model (or study) prefers, and a
+decisions file to fill in. ``apply`` checks a filled file like ``lint`` does and merges it into
+the record and the working lists. Borderline images (``unsure``) wait in ``second_look.csv`` for
+a separate pass on their own sheet; still unsure there means ``kept``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from . import curation
+from .curation import COLUMNS as LIST_COLUMNS
+from .curation import IDK, REASONS, Entry, Problem, read_list
+from .errors import MnistIdkError
+from .raw import SPLIT_SIZES, SPLITS, Split
+from .workspace import Workspace
+
+RECORD = "reviewed"
+COLUMNS = ("index", "original", "decision", "source", "note")
+DECISIONS = ("listed", "kept")
+DECISION_COLUMNS = ("split", "index", "original", "predicted", "source", "decision", "reason", "note")
+SECOND_LOOK = "second_look.csv"
+SECOND_LOOK_COLUMNS = ("split", "index", "original", "predicted", "source", "note")
+RUNS = "runs.csv"
+RUN_COLUMNS = ("run", "tool_version", "model", "seed", "command")
+PUBLISHED = Path("published") / "candidates.csv"
+PUBLISHED_COLUMNS = ("split", "index", "original", "study", "alternative", "votes_given", "votes_alternative",
+                     "votes_neither")
+_SOURCE = re.compile(r"^(seed-v\d+\.\d+\.\d+|published:[a-z0-9-]+|suggest:[a-z0-9.-]+@\d+)$")
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    split: str
+    index: int
+    original: int
+    decision: str
+    sources: tuple[str, ...]
+    note: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    split: str
+    index: int
+    original: int
+    predicted: int | None  # the digit a model or study prefers, for the reference column
+    source: str
+
+
+def record_dir(ws_or_dir: Workspace | Path) -> Path:
+    base = ws_or_dir.lists_dir if isinstance(ws_or_dir, Workspace) else Path(ws_or_dir)
+    return base / RECORD
+
+
+def _rows(path: Path, columns: Sequence[str]) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
+    """(line, fields) of a CSV with exactly ``columns``; format problems with file:line."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return [], [Problem(path, 0, "file is missing")]
+    except UnicodeDecodeError as exc:
+        return [], [Problem(path, 0, f"not UTF-8 (byte offset {exc.start})")]
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    if not rows or tuple(rows[0]) != tuple(columns):
+        got = ",".join(rows[0]) if rows else "nothing"
+        return [], [Problem(path, 1, f"header is {got!r}, expected {','.join(columns)!r}")]
+    out, problems = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(columns):
+            problems.append(Problem(path, line, f"{len(row)} fields, expected {len(columns)} ({','.join(columns)})"))
+            continue
+        if any(value != value.strip() for value in row):
+            problems.append(Problem(path, line, "leading or trailing whitespace in a field"))
+        out.append((line, [value.strip() for value in row]))
+    return out, problems
+
+
+def _index(path: Path, line: int, split: str, text: str, problems: list[Problem]) -> int | None:
+    if split not in SPLITS:
+        problems.append(Problem(path, line, f"split {split!r} is not train or test"))
+        return None
+    if not text.isdigit() or not int(text) < SPLIT_SIZES[split]:
+        problems.append(Problem(path, line, f"index {text!r} is not an integer in 0..{SPLIT_SIZES[split] - 1}"))
+        return None
+    return int(text)
+
+
+def _original(path: Path, line: int, split: str, index: int, text: str, labels, problems) -> int | None:
+    if text not in tuple("0123456789"):
+        problems.append(Problem(path, line, f"original {text!r} is not a digit 0-9"))
+        return None
+    if labels is not None and int(labels[split][index]) != int(text):
+        problems.append(Problem(path, line, f"original is {text} but raw {split} label {index} is {labels[split][index]}"))
+    return int(text)
+
+
+def _sources(path: Path, line: int, text: str, runs: set[str] | None, problems) -> tuple[str, ...]:
+    sources = tuple(s.strip() for s in text.split(";") if s.strip())
+    if not sources:
+        problems.append(Problem(path, line, "source is empty; say where the candidate came from"))
+    for source in sources:
+        if not _SOURCE.match(source):
+            problems.append(Problem(path, line, f"source {source!r} is not seed-vX.Y.Z, published:<study> or "
+                                                "suggest:<run>@<rank>"))
+        elif source.startswith("suggest:") and runs is not None and source[8:].split("@")[0] not in runs:
+            problems.append(Problem(path, line, f"source {source!r} names a run not recorded in {RUNS}"))
+    return sources
+
+
+def read_record(path: Path, split: str, labels=None, runs: set[str] | None = None) -> tuple[list[Reviewed], list[Problem]]:
+    """One split's review record, with every problem (format, order, originals, sources)."""
+    rows, problems = _rows(path, COLUMNS)
+    out: list[Reviewed] = []
+    for line, (index, original, decision, source, note) in rows:
+        position = _index(path, line, split, index, problems)
+        digit = _original(path, line, split, position, original, labels, problems) if position is not None else None
+        if decision not in DECISIONS:
+            problems.append(Problem(path, line, f"decision {decision!r} is not listed or kept"))
+        sources = _sources(path, line, source, runs, problems)
+        if not note:
+            problems.append(Problem(path, line, "note is empty; say what you see"))
+        if position is not None and digit is not None:
+            out.append(Reviewed(split, position, digit, decision, sources, note, line))
+    for before, after in zip(out, out[1:]):
+        if after.index == before.index:
+            problems.append(Problem(path, after.line, f"index {after.index} is recorded twice (also line {before.line})"))
+        elif after.index < before.index:
+            problems.append(Problem(path, after.line, f"index {after.index} comes after {before.index}; keep rows sorted"))
+    return out, problems
+
+
+def read_runs(directory: Path) -> tuple[set[str], list[Problem]]:
+    path = directory / RUNS
+    if not path.is_file():
+        return set(), []
+    rows, problems = _rows(path, RUN_COLUMNS)
+    return {fields[0] for _, fields in rows}, problems
+
+
+def check_record(directory: Path, lists: Mapping[str, list[Entry]], labels=None) -> list[Problem]:
+    """The record in ``directory/reviewed`` agrees with the lists in ``directory``; no record, no checks.
+
+    Every listed image is recorded as ``listed``; every ``listed`` decision is in the list.
+    """
+    record = directory / RECORD
+    if not record.is_dir():
+        return []
+    runs, problems = read_runs(record)
+    for split in SPLITS:
+        path = record / f"{split}.csv"
+        rows, found = read_record(path, split, labels, runs)
+        problems += found
+        decided = {r.index: r for r in rows}
+        for entry in lists.get(split, []):
+            row = decided.get(entry.index)
+            if row is None:
+                problems.append(Problem(path, 0, f"{split} {entry.index} is in {split}.csv (line {entry.line}) "
+                                                 "but not in the review record; record it as listed"))
+            elif row.decision != "listed":
+                problems.append(Problem(path, row.line, f"{split} {entry.index} is in {split}.csv (line "
+                                                        f"{entry.line}) but recorded as {row.decision}"))
+        listed = {e.index for e in lists.get(split, [])}
+        for row in rows:
+            if row.decision == "listed" and row.index not in listed:
+                problems.append(Problem(path, row.line, f"{split} {row.index} is recorded as listed but is not in {split}.csv"))
+    return problems
+
+
+def lint(ws: Workspace, labels=None) -> list[Problem]:
+    """``curation.lint`` plus the review record of the working lists and of every release."""
+    problems = curation.lint(ws, labels)
+    for directory in [ws.lists_dir] + [ws.lists_dir / "releases" / v for v in ws.released_versions()]:
+        lists, _ = curation.read_lists(directory)
+        problems += check_record(directory, lists, labels)
+    return problems
+
+
+def load_record(ws: Workspace, version: str) -> dict[str, list[Reviewed]]:
+    """The review record of a version (empty for versions that have none, such as v1.0.0)."""
+    record = ws.version_dir(version) / RECORD
+    out = {}
+    for split in SPLITS:
+        path = record / f"{split}.csv"
+        rows, problems = read_record(path, split) if path.is_file() else ([], [])
+        if problems:
+            raise MnistIdkError("\n".join(map(str, problems)))
+        out[split] = rows
+    return out
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+def published_candidates(ws: Workspace) -> list[Candidate]:
+    """Images named by published studies of MNIST label errors, one per image, studies merged."""
+    path = ws.lists_dir / PUBLISHED
+    if not path.is_file():
+        return []
+    rows, problems = _rows(path, PUBLISHED_COLUMNS)
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    merged: dict[tuple[str, int], Candidate] = {}
+    for _, (split, index, original, study, alternative, *_votes) in rows:
+        key = (split, int(index))
+        source = f"published:{study}"
+        predicted = int(alternative) if alternative.isdigit() else None
+        if key in merged:
+            old = merged[key]
+            source = ";".join(sorted(set(old.source.split(";")) | {source}))
+            predicted = old.predicted if old.predicted is not None else predicted
+        merged[key] = Candidate(split, int(index), int(original), predicted, source)
+    return sorted(merged.values(), key=lambda c: (SPLITS.index(c.split), c.index))
+
+
+def ranking_candidates(path: Path, run: str) -> list[Candidate]:
+    """A ``suggest`` CSV in rank order, each row's source ``suggest:<run>@<rank>``."""
+    try:
+        with open(path, newline="", encoding="utf-8") as file:
+            rows = list(csv.DictReader(file))
+    except FileNotFoundError:
+        raise MnistIdkError(f"{path}: no such ranking; run `mnist-idk suggest --out {path}` first") from None
+    needed = {"rank", "split", "index", "original", "predicted"}
+    if not rows or not needed <= set(rows[0]):
+        raise MnistIdkError(f"{path}: not a suggest ranking (needs columns {', '.join(sorted(needed))})")
+    return [Candidate(r["split"], int(r["index"]), int(r["original"]), int(r["predicted"]),
+                      f"suggest:{run}@{r['rank']}") for r in rows]
+
+
+def read_second_look(ws: Workspace) -> list[Candidate]:
+    path = record_dir(ws) / SECOND_LOOK
+    if not path.is_file():
+        return []
+    rows, problems = _rows(path, SECOND_LOOK_COLUMNS)
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    return [Candidate(s, int(i), int(o), int(p) if p.isdigit() else None, src) for _, (s, i, o, p, src, _n) in rows]
+
+
+def reviewed_keys(ws: Workspace) -> set[tuple[str, int]]:
+    keys = set()
+    for split in SPLITS:
+        path = record_dir(ws) / f"{split}.csv"
+        if path.is_file():
+            rows, _ = read_record(path, split)
+            keys |= {(split, r.index) for r in rows}
+    return keys
+
+
+def next_batch(ws: Workspace, split: str, size: int, ranking: list[Candidate] | None, second_look: bool = False) -> list[Candidate]:
+    """The next unreviewed candidates: published first, then the ranking; or the second-look pile."""
+    pending = read_second_look(ws)
+    if second_look:
+        return [c for c in pending if split in ("all", c.split)][:size]
+    skip = reviewed_keys(ws) | {(c.split, c.index) for c in pending}
+    out: list[Candidate] = []
+    for candidate in published_candidates(ws) + (ranking or []):
+        key = (candidate.split, candidate.index)
+        if key in skip or split not in ("all", candidate.split):
+            continue
+        skip.add(key)
+        out.append(candidate)
+        if len(out) == size:
+            break
+    return out
+
+
+def typical(split: Split, digit: int, count: int = 3) -> list[int]:
+    """Indices of the ``count`` members of ``digit`` closest to its mean image: what it usually looks like."""
+    members = np.flatnonzero(split.labels == digit)
+    pixels = split.images[members].reshape(len(members), -1).astype(np.float32)
+    distance = ((pixels - pixels.mean(0)) ** 2).sum(1)
+    return members[np.argsort(distance, kind="stable")[:count]].tolist()
+
+
+def render_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], first: int = 1):
+    """Rows of: the candidate large, then 3 typical members of its label, then of the preferred digit."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    big, small, pad, caption = 6, 3, 6, 14
+    row_height = 28 * big + caption + pad
+    width = pad + 28 * big + 2 * pad + 6 * (28 * small + 2) + 2 * pad
+    picture = Image.new("L", (width, pad + row_height * len(candidates)), "white")
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default()
+    typical_cache: dict[tuple[str, int], list[int]] = {}
+    for row, c in enumerate(candidates):
+        top = pad + row * row_height
+        image = Image.fromarray(splits[c.split].images[c.index], "L").resize((28 * big, 28 * big), Image.Resampling.NEAREST)
+        picture.paste(image, (pad, top))
+        predicted = "?" if c.predicted is None else str(c.predicted)
+        draw.text((pad, top + 28 * big + 1), f"#{first + row} {c.split} {c.index}: label {c.original}, model/study {predicted}",
+                  fill="black", font=font)
+        left = pad + 28 * big + 2 * pad
+        for group, digit in enumerate([c.original, c.predicted]):
+            if digit is None:
+                continue
+            key = (c.split, digit)
+            typical_cache.setdefault(key, typical(splits["train"], digit))
+            x0 = left + group * (3 * (28 * small + 2) + 2 * pad)
+            draw.text((x0, top), f"typical {digit}", fill="black", font=font)
+            for k, index in enumerate(typical_cache[key]):
+                tile = Image.fromarray(splits["train"].images[index], "L").resize((28 * small, 28 * small), Image.Resampling.NEAREST)
+                picture.paste(tile, (x0 + k * (28 * small + 2), top + caption))
+    return picture
+
+
+def write_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], out_dir: Path, name: str,
+                per_sheet: int = 10) -> list[Path]:
+    """Sheets of ``per_sheet`` rows and one decisions CSV to fill in; returns the paths (CSV last)."""
+    from .sheet import save_png
+
+    if not candidates:
+        raise MnistIdkError("nothing left to review in this queue")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for start in range(0, len(candidates), per_sheet):
+        path = out_dir / f"{name}-{start // per_sheet + 1:02d}.png"
+        save_png(render_batch(candidates[start:start + per_sheet], splits, first=start + 1), path)
+        paths.append(path)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(DECISION_COLUMNS)
+    for c in candidates:
+        writer.writerow([c.split, c.index, c.original, "" if c.predicted is None else c.predicted, c.source, "", "", ""])
+    decisions = out_dir / f"{name}.csv"
+    decisions.write_text(buffer.getvalue(), "utf-8")
+    return paths + [decisions]
+
+
+@dataclass(frozen=True)
+class Decision:
+    split: str
+    index: int
+    original: int
+    predicted: str
+    source: str
+    decision: str  # listed, kept or unsure
+    reason: str
+    note: str
+    line: int
+
+
+def read_decisions(path: Path, labels, runs: set[str]) -> tuple[list[Decision], list[Problem]]:
+    rows, problems = _rows(path, DECISION_COLUMNS)
+    out, seen = [], {}
+    for line, (split, index, original, predicted, source, decision, reason, note) in rows:
+        position = _index(path, line, split, index, problems)
+        digit = _original(path, line, split, position, original, labels, problems) if position is not None else None
+        _sources(path, line, source, runs, problems)
+        if decision not in (*DECISIONS, "unsure"):
+            problems.append(Problem(path, line, f"decision {decision!r} is not listed, kept or unsure"))
+        if decision == "listed" and reason not in REASONS:
+            problems.append(Problem(path, line, f"reason {reason!r} is not one of {', '.join(REASONS)}"))
+        if decision != "listed" and reason:
+            problems.append(Problem(path, line, f"reason {reason!r} given, but only listed images have one"))
+        if not note:
+            problems.append(Problem(path, line, "note is empty; say what you see"))
+        if position is None or digit is None:
+            continue
+        if (split, position) in seen:
+            problems.append(Problem(path, line, f"{split} {position} is decided twice (also line {seen[split, position]})"))
+        seen[split, position] = line
+        out.append(Decision(split, position, digit, predicted, source, decision, reason, note, line))
+    return out, problems
+
+
+def _csv_text(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def apply(ws: Workspace, path: Path, labels) -> dict[str, int]:
+    """Merge a filled decisions file into the record, the working lists and the second-look pile.
+
+    Everything is checked first (every problem, file:line); then each file is replaced by rename.
+    """
+    ws.require_working("review apply")
+    record = record_dir(ws)
+    runs, problems = read_runs(record)
+    decisions, found = read_decisions(Path(path), labels, runs)
+    problems += found
+    existing = {}
+    lists = {}
+    for split in SPLITS:
+        rows, found = read_record(record / f"{split}.csv", split, labels, runs) if (record / f"{split}.csv").is_file() else ([], [])
+        problems += found
+        existing[split] = {r.index: r for r in rows}
+        lists[split], found = read_list(ws.lists_dir / f"{split}.csv", split)
+        problems += found
+    pending = {(c.split, c.index): c for c in read_second_look(ws)}
+    for d in decisions:
+        if d.index in existing[d.split]:
+            problems.append(Problem(Path(path), d.line, f"{d.split} {d.index} is already reviewed "
+                                                        f"({existing[d.split][d.index].decision}, {record / (d.split + '.csv')}:"
+                                                        f"{existing[d.split][d.index].line})"))
+        if d.decision == "unsure" and (d.split, d.index) in pending:
+            problems.append(Problem(Path(path), d.line, f"{d.split} {d.index} was already unsure once; a second look "
+                                                        "decides: still unsure means kept"))
+    if problems:
+        raise MnistIdkError(f"{len(problems)} problem(s) in the decisions:\n" + "\n".join(map(str, problems)))
+    counts = {"listed": 0, "kept": 0, "unsure": 0}
+    for d in decisions:
+        counts[d.decision] += 1
+        if d.decision == "unsure":
+            pending[(d.split, d.index)] = Candidate(d.split, d.index, d.original,
+                                                    int(d.predicted) if d.predicted.isdigit() else None, d.source)
+            continue
+        pending.pop((d.split, d.index), None)
+        existing[d.split][d.index] = Reviewed(d.split, d.index, d.original, d.decision, tuple(d.source.split(";")), d.note)
+        if d.decision == "listed":
+            lists[d.split] = [e for e in lists[d.split] if e.index != d.index] + [
+                Entry(d.split, d.index, d.original, IDK, d.reason, d.note)]
+    texts = {}
+    for split in SPLITS:
+        texts[record / f"{split}.csv"] = _csv_text(COLUMNS, [
+            [r.index, r.original, r.decision, ";".join(r.sources), r.note] for _, r in sorted(existing[split].items())])
+        texts[ws.lists_dir / f"{split}.csv"] = _csv_text(LIST_COLUMNS, [
+            [e.index, e.original, e.label, e.reason, e.note] for e in sorted(lists[split], key=lambda e: e.index)])
+    notes = {(d.split, d.index): d.note for d in decisions}
+    texts[record / SECOND_LOOK] = _csv_text(SECOND_LOOK_COLUMNS, [
+        [c.split, c.index, c.original, "" if c.predicted is None else c.predicted, c.source, notes.get((c.split, c.index), "")]
+        for c in sorted(pending.values(), key=lambda c: (SPLITS.index(c.split), c.index))])
+    record.mkdir(parents=True, exist_ok=True)
+    temporary = {target: target.with_name(f".{target.name}.{os.getpid()}.tmp") for target in texts}
+    try:
+        for target, text in texts.items():
+            temporary[target].write_text(text, "utf-8")
+        for target in texts:
+            os.replace(temporary[target], target)
+    finally:
+        for tmp in temporary.values():
+            tmp.unlink(missing_ok=True)
+    return counts
+
+
+@dataclass(frozen=True)
+class SplitStatus:
+    split: str
+    reviewed: int
+    listed: int
+    by_source: dict[str, tuple[int, int]]  # source kind -> (reviewed, listed)
+    ranked_reviewed: int  # images reviewed from the suggest ranking
+    deepest_rank: int
+    last_window: int  # how many of the last 200 ranked-and-reviewed there are (200 once far enough)
+    last_window_listed: int
+
+
+def status(ws: Workspace) -> list[SplitStatus]:
+    """Coverage per split and the yield of the last 200 reviewed from the ranking (the stopping rule)."""
+    out = []
+    for split in SPLITS:
+        path = record_dir(ws) / f"{split}.csv"
+        rows, _ = read_record(path, split) if path.is_file() else ([], [])
+        by_source: dict[str, list[int]] = {}
+        ranked = []
+        for r in rows:
+            for kind in {s.split(":")[0].split("-v")[0] for s in r.sources}:
+                counts = by_source.setdefault(kind, [0, 0])
+                counts[0] += 1
+                counts[1] += r.decision == "listed"
+            ranks = [int(s.split("@")[1]) for s in r.sources if s.startswith("suggest:")]
+            if ranks:
+                ranked.append((min(ranks), r.decision == "listed"))
+        ranked.sort()
+        window = ranked[-200:]
+        out.append(SplitStatus(split, len(rows), sum(r.decision == "listed" for r in rows),
+                               {k: (v[0], v[1]) for k, v in sorted(by_source.items())}, len(ranked),
+                               ranked[-1][0] if ranked else 0, len(window), sum(listed for _, listed in window)))
+    return out
