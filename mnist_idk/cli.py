@@ -438,16 +438,19 @@ def review_next(ws: Workspace, split: str, batch: int, ranking: Path | None, run
 
 @review.command("apply")
 @click.argument("decisions", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--redecide", is_flag=True,
+              help="The rows are images already reviewed, decided once more (a later look, a disagreeing "
+                   "blind re-check): the new decision replaces the old one, the sources are merged.")
 @handle_errors
 @with_workspace
-def review_apply(ws: Workspace, decisions: Path) -> None:
+def review_apply(ws: Workspace, decisions: Path, redecide: bool) -> None:
     """Check a filled decisions CSV and merge it into the review record and the working lists.
 
     Every problem is reported with file:line and nothing is written unless all rows are sound.
     """
     from . import review as reviews
 
-    counts = reviews.apply(ws, decisions, labels_of(load_raw(ws)))
+    counts = reviews.apply(ws, decisions, labels_of(load_raw(ws)), redecide)
     click.echo(f"applied {decisions}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 
 

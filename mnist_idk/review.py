@@ -246,13 +246,16 @@ def ranking_candidates(path: Path, run: str) -> list[Candidate]:
                       f"suggest:{run}@{r['rank']}") for r in rows]
 
 
-def read_second_look(ws: Workspace) -> list[Candidate]:
+def read_second_look(ws: Workspace, notes: dict | None = None) -> list[Candidate]:
+    """The images set aside as unsure; ``notes`` (if given) receives each first look's note."""
     path = record_dir(ws) / SECOND_LOOK
     if not path.is_file():
         return []
     rows, problems = _rows(path, SECOND_LOOK_COLUMNS)
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
+    if notes is not None:
+        notes.update({(s, int(i)): n for _, (s, i, _o, _p, _src, n) in rows})
     return [Candidate(s, int(i), int(o), int(p) if p.isdigit() else None, src) for _, (s, i, o, p, src, _n) in rows]
 
 
@@ -392,10 +395,13 @@ def _csv_text(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return buffer.getvalue()
 
 
-def apply(ws: Workspace, path: Path, labels) -> dict[str, int]:
+def apply(ws: Workspace, path: Path, labels, redecide: bool = False) -> dict[str, int]:
     """Merge a filled decisions file into the record, the working lists and the second-look pile.
 
     Everything is checked first (every problem, file:line); then each file is replaced by rename.
+    With ``redecide``, every row must be an image already reviewed, and its new decision replaces
+    the old one (a later look, a blind re-check that disagreed): sources are merged, and an
+    image decided ``kept`` leaves the working list.
     """
     ws.require_working("review apply")
     record = record_dir(ws)
@@ -410,9 +416,16 @@ def apply(ws: Workspace, path: Path, labels) -> dict[str, int]:
         existing[split] = {r.index: r for r in rows}
         lists[split], found = read_list(ws.lists_dir / f"{split}.csv", split)
         problems += found
-    pending = {(c.split, c.index): c for c in read_second_look(ws)}
+    notes: dict[tuple[str, int], str] = {}
+    pending = {(c.split, c.index): c for c in read_second_look(ws, notes)}
     for d in decisions:
-        if d.index in existing[d.split]:
+        if redecide:
+            if d.index not in existing[d.split]:
+                problems.append(Problem(Path(path), d.line, f"{d.split} {d.index} is not reviewed yet; "
+                                                            "--redecide only changes recorded decisions"))
+            if d.decision == "unsure":
+                problems.append(Problem(Path(path), d.line, "a re-decision is listed or kept"))
+        elif d.index in existing[d.split]:
             problems.append(Problem(Path(path), d.line, f"{d.split} {d.index} is already reviewed "
                                                         f"({existing[d.split][d.index].decision}, {record / (d.split + '.csv')}:"
                                                         f"{existing[d.split][d.index].line})"))
@@ -429,7 +442,11 @@ def apply(ws: Workspace, path: Path, labels) -> dict[str, int]:
                                                     int(d.predicted) if d.predicted.isdigit() else None, d.source)
             continue
         pending.pop((d.split, d.index), None)
-        existing[d.split][d.index] = Reviewed(d.split, d.index, d.original, d.decision, tuple(d.source.split(";")), d.note)
+        old = existing[d.split].get(d.index)
+        sources = tuple(dict.fromkeys((*(old.sources if old else ()), *d.source.split(";"))))
+        existing[d.split][d.index] = Reviewed(d.split, d.index, d.original, d.decision, sources, d.note)
+        if d.decision == "kept":
+            lists[d.split] = [e for e in lists[d.split] if e.index != d.index]
         if d.decision == "listed":
             lists[d.split] = [e for e in lists[d.split] if e.index != d.index] + [
                 Entry(d.split, d.index, d.original, IDK, d.reason, d.note)]
@@ -439,7 +456,7 @@ def apply(ws: Workspace, path: Path, labels) -> dict[str, int]:
             [r.index, r.original, r.decision, ";".join(r.sources), r.note] for _, r in sorted(existing[split].items())])
         texts[ws.lists_dir / f"{split}.csv"] = _csv_text(LIST_COLUMNS, [
             [e.index, e.original, e.label, e.reason, e.note] for e in sorted(lists[split], key=lambda e: e.index)])
-    notes = {(d.split, d.index): d.note for d in decisions}
+    notes.update({(d.split, d.index): d.note for d in decisions})
     texts[record / SECOND_LOOK] = _csv_text(SECOND_LOOK_COLUMNS, [
         [c.split, c.index, c.original, "" if c.predicted is None else c.predicted, c.source, notes.get((c.split, c.index), "")]
         for c in sorted(pending.values(), key=lambda c: (SPLITS.index(c.split), c.index))])
