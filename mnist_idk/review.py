@@ -141,11 +141,13 @@ def read_record(path: Path, split: str, labels=None, runs: set[str] | None = Non
             problems.append(Problem(path, line, "note is empty; say what you see"))
         if position is not None and digit is not None:
             out.append(Reviewed(split, position, digit, decision, sources, note, line))
-    for before, after in zip(out, out[1:]):
-        if after.index == before.index:
-            problems.append(Problem(path, after.line, f"index {after.index} is recorded twice (also line {before.line})"))
-        elif after.index < before.index:
+    seen: dict[int, int] = {}
+    for before, after in zip([None, *out], out):
+        if after.index in seen:
+            problems.append(Problem(path, after.line, f"index {after.index} is recorded twice (also line {seen[after.index]})"))
+        elif before is not None and after.index < before.index:
             problems.append(Problem(path, after.line, f"index {after.index} comes after {before.index}; keep rows sorted"))
+        seen.setdefault(after.index, after.line)
     return out, problems
 
 

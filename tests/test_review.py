@@ -1,0 +1,168 @@
+"""The review record and its queue: lint finds every defect with file:line, release freezes it, apply merges."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from mnist_idk import curation, review
+from mnist_idk.cli import main
+from mnist_idk.errors import MnistIdkError
+from mnist_idk.release import release
+
+from conftest import workspace
+
+LIST = "index,original,label,reason,note\n"
+RECORD = "index,original,decision,source,note\n"
+
+
+def lists(root, train="", test="", reviewed_train="", reviewed_test="", runs=None):
+    """A lists directory with working lists and a review record (train 1 is a 0, train 3 a 1, test 0 a 7)."""
+    (root / "reviewed").mkdir(parents=True, exist_ok=True)
+    (root / "train.csv").write_text(LIST + train, "utf-8")
+    (root / "test.csv").write_text(LIST + test, "utf-8")
+    (root / "reviewed" / "train.csv").write_text(RECORD + reviewed_train, "utf-8")
+    (root / "reviewed" / "test.csv").write_text(RECORD + reviewed_test, "utf-8")
+    if runs is not None:
+        (root / "reviewed" / "runs.csv").write_text("run,tool_version,model,seed,command\n" + runs, "utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def labels(real_splits):
+    return {name: split.labels for name, split in real_splits.items()}
+
+
+def found(problems):
+    return sorted((p.path.parent.name + "/" + p.path.name, p.line, p.message) for p in problems)
+
+
+def test_a_consistent_record_is_clean(tmp_path, labels):
+    root = lists(tmp_path, train="1,0,IDK,noisy,a smudge\n",
+                 reviewed_train="1,0,listed,published:northcutt2021,a smudge\n3,1,kept,suggest:r1@2,a clear 1\n",
+                 runs="r1,0.1.0,rff,0,mnist-idk suggest\n")
+    assert review.lint(workspace(root), labels) == []
+
+
+def test_every_record_defect_is_reported_with_file_and_line(tmp_path, labels):
+    root = lists(
+        tmp_path,
+        train="1,0,IDK,noisy,a smudge\n5,2,IDK,noisy,x\n",
+        reviewed_train=("3,1,kept,seed-v1.0.0,a 1\n"      # line 2
+                        "1,0,listed,seed-v1.0.0,ok\n"      # line 3: not sorted
+                        "3,1,kept,seed-v1.0.0,again\n"     # line 4: twice
+                        "7,9,listed,somewhere,\n"          # line 5: original, source, empty note, not in list
+                        "60000,1,kept,seed-v1.0.0,x\n"     # line 6: out of range
+                        "8,1,maybe,suggest:nope@1,x\n"),   # line 7: decision, unrecorded run
+        reviewed_test="0,7,kept,seed-v1.0.0,a 7\n",
+        test="0,7,IDK,noisy,listed but recorded kept\n",
+    )
+    problems = found(review.lint(workspace(root), labels))
+    messages = {(where, line): message for where, line, message in problems}
+    assert messages[("reviewed/train.csv", 3)] == "index 1 comes after 3; keep rows sorted"
+    assert messages[("reviewed/train.csv", 4)] == "index 3 is recorded twice (also line 2)"
+    assert ("reviewed/train.csv", 5, "original is 9 but raw train label 7 is 3") in problems
+    assert ("reviewed/train.csv", 5, "note is empty; say what you see") in problems
+    assert any(p[:2] == ("reviewed/train.csv", 5) and "is not seed-vX.Y.Z" in p[2] for p in problems)
+    assert messages[("reviewed/train.csv", 6)] == "index '60000' is not an integer in 0..59999"
+    assert ("reviewed/train.csv", 7, "decision 'maybe' is not listed or kept") in problems
+    assert ("reviewed/train.csv", 7, "source 'suggest:nope@1' names a run not recorded in runs.csv") in problems
+    assert ("reviewed/train.csv", 0, "train 5 is in train.csv (line 3) but not in the review record; "
+                                     "record it as listed") in problems
+    assert ("reviewed/test.csv", 2, "test 0 is in test.csv (line 2) but recorded as kept") in problems
+    result = CliRunner().invoke(main, ["lint", "--lists-dir", str(root)])
+    assert result.exit_code == 2 and "reviewed/train.csv:4: index 3 is recorded twice" in result.stderr
+
+
+def test_release_freezes_the_record_with_the_lists(tmp_path, labels):
+    root = lists(tmp_path, train="1,0,IDK,noisy,a smudge\n",
+                 reviewed_train="1,0,listed,seed-v1.0.0,a smudge\n3,1,kept,seed-v1.0.0,a clear 1\n")
+    target = release(workspace(root), "1.0.0", "first", labels, datetime.date(2026, 1, 1))
+    assert (target / "reviewed" / "train.csv").read_bytes() == (root / "reviewed" / "train.csv").read_bytes()
+    sums = (target / "SHA256SUMS").read_text("utf-8")
+    assert "  reviewed/train.csv\n" in sums and "  reviewed/test.csv\n" in sums
+    assert curation.check_release_sums(target) == []
+    frozen = target / "reviewed" / "train.csv"
+    frozen.write_text(frozen.read_text("utf-8").replace("a clear 1", "a clear 7"), "utf-8")
+    assert any("released file changed" in p.message for p in review.lint(workspace(root), labels))
+    assert [r.index for r in review.load_record(workspace(root), "v1.0.0")["train"]] == [1, 3]
+
+
+def test_release_waits_for_the_second_look_pile(tmp_path, labels):
+    root = lists(tmp_path)
+    (root / "reviewed" / "second_look.csv").write_text(
+        "split,index,original,predicted,source,note\ntrain,1,0,6,seed-v1.0.0,unsure\n", "utf-8")
+    with pytest.raises(MnistIdkError, match="second look"):
+        release(workspace(root), "1.0.0", "", labels)
+    assert not (root / "releases").exists()
+
+
+def test_next_serves_published_first_then_the_ranking_skipping_what_is_reviewed(tmp_path, real_splits, labels):
+    root = lists(tmp_path, reviewed_train="3,1,kept,seed-v1.0.0,a clear 1\n", runs="r1,0.1.0,rff,0,cmd\n")
+    (root / "published").mkdir()
+    (root / "published" / "candidates.csv").write_text(
+        "split,index,original,study,alternative,votes_given,votes_alternative,votes_neither\n"
+        "test,0,7,study-a,1,4,1,0\ntest,0,7,study-b,,,,\ntrain,3,1,study-a,7,,,\n", "utf-8")
+    ranking = tmp_path / "ranking.csv"
+    ranking.write_text("rank,split,index,original,predicted\n1,test,0,7,1\n2,train,1,0,6\n3,train,3,1,7\n"
+                       "4,train,5,2,3\n", "utf-8")
+    queue = review.next_batch(workspace(root), "all", 10, review.ranking_candidates(ranking, "r1"))
+    assert [(c.split, c.index, c.source) for c in queue] == [
+        ("test", 0, "published:study-a;published:study-b"), ("train", 1, "suggest:r1@2"), ("train", 5, "suggest:r1@4")]
+    out = tmp_path / "batch"
+    result = CliRunner().invoke(main, ["review", "next", "--lists-dir", str(root), "--ranking", str(ranking),
+                                       "--run", "r1", "--batch", "2", "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    sheet, decisions = [p.rstrip() for p in result.stdout.splitlines()]
+    picture = np.asarray(Image.open(sheet).convert("L"))
+    np.testing.assert_array_equal(picture[6:6 + 168:6, 6:6 + 168:6], real_splits["test"].images[0])  # drawn large
+    rows = list(csv.DictReader(open(decisions, encoding="utf-8")))
+    assert [(r["split"], r["index"], r["decision"]) for r in rows] == [("test", "0", ""), ("train", "1", "")]
+    unknown = CliRunner().invoke(main, ["review", "next", "--lists-dir", str(root), "--ranking", str(ranking),
+                                        "--run", "r9", "--out-dir", str(out)])
+    assert unknown.exit_code == 2 and "--run 'r9' is not recorded" in unknown.stderr
+
+
+def test_apply_merges_atomically_and_refuses_bad_rows(tmp_path, labels):
+    root = lists(tmp_path, reviewed_train="3,1,kept,seed-v1.0.0,a clear 1\n")
+    header = ",".join(review.DECISION_COLUMNS) + "\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(header + "train,1,0,6,published:x,listed,,a 0 or a 6\n"   # line 2: no reason
+                            "train,3,1,7,published:x,kept,,again\n"          # line 3: already reviewed
+                            "train,5,9,3,published:x,kept,noisy,x\n", "utf-8")  # line 4: original, reason on kept
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(MnistIdkError) as error:
+        review.apply(workspace(root), bad, labels)
+    message = str(error.value)
+    for expected in (f"{bad}:2: reason '' is not one of", f"{bad}:3: train 3 is already reviewed",
+                     f"{bad}:4: original is 9 but raw train label 5 is 2", f"{bad}:4: reason 'noisy' given"):
+        assert expected in message
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    good = tmp_path / "good.csv"
+    good.write_text(header + "train,1,0,6,published:x,listed,ambiguous,an open loop: 0 or 6\n"
+                             "train,5,2,3,published:x,unsure,,a 2 or a 3\n", "utf-8")
+    assert review.apply(workspace(root), good, labels) == {"listed": 1, "kept": 0, "unsure": 1}
+    assert (root / "train.csv").read_text("utf-8") == LIST + "1,0,IDK,ambiguous,an open loop: 0 or 6\n"
+    assert "1,0,listed,published:x,an open loop: 0 or 6\n" in (root / "reviewed" / "train.csv").read_text("utf-8")
+    assert review.lint(workspace(root), labels) == []
+    pile = review.next_batch(workspace(root), "all", 5, None, second_look=True)
+    assert [(c.split, c.index) for c in pile] == [("train", 5)]
+    redo = tmp_path / "redo.csv"
+    redo.write_text(header + "train,1,0,6,published:y,kept,,looked again: a 0\n", "utf-8")
+    review.apply(workspace(root), redo, labels, redecide=True)
+    assert (root / "train.csv").read_text("utf-8") == LIST
+    assert "1,0,kept,published:x;published:y,looked again: a 0\n" in (root / "reviewed" / "train.csv").read_text("utf-8")
+    assert not list(root.rglob(".*.tmp"))
+
+
+def test_status_reports_coverage_and_the_last_200_yield(tmp_path):
+    rows = "".join(f"{i},{d},kept,suggest:r1@{i + 1},looked\n" for i, d in enumerate([5, 0, 4, 1, 9]))
+    root = lists(tmp_path, reviewed_train=rows, runs="r1,0.1.0,rff,0,cmd\n")
+    train = review.status(workspace(root))[0]
+    assert (train.reviewed, train.listed, train.ranked_reviewed, train.deepest_rank) == (5, 0, 5, 5)
+    assert train.by_source == {"suggest": (5, 0)} and train.last_window == 5
