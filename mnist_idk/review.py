@@ -235,7 +235,7 @@ def published_candidates(ws: Workspace) -> list[Candidate]:
 
 
 def ranking_candidates(path: Path, run: str) -> list[Candidate]:
-    """A ``suggest`` CSV in rank order, each row's source ``suggest:<run>@<rank>``."""
+    """A ``suggest`` CSV in rank order, each row's source ``suggest:<run>@<rank within its split>``."""
     try:
         with open(path, newline="", encoding="utf-8") as file:
             rows = list(csv.DictReader(file))
@@ -244,8 +244,13 @@ def ranking_candidates(path: Path, run: str) -> list[Candidate]:
     needed = {"rank", "split", "index", "original", "predicted"}
     if not rows or not needed <= set(rows[0]):
         raise MnistIdkError(f"{path}: not a suggest ranking (needs columns {', '.join(sorted(needed))})")
-    return [Candidate(r["split"], int(r["index"]), int(r["original"]), int(r["predicted"]),
-                      f"suggest:{run}@{r['rank']}") for r in rows]
+    ranks: dict[str, int] = {}
+    out = []
+    for r in rows:  # ranks count within each split: the stopping rule is per split
+        ranks[r["split"]] = ranks.get(r["split"], 0) + 1
+        out.append(Candidate(r["split"], int(r["index"]), int(r["original"]), int(r["predicted"]),
+                             f"suggest:{run}@{ranks[r['split']]}"))
+    return out
 
 
 def read_second_look(ws: Workspace, notes: dict | None = None) -> list[Candidate]:

@@ -113,7 +113,7 @@ def test_next_serves_published_first_then_the_ranking_skipping_what_is_reviewed(
                        "4,train,5,2,3\n", "utf-8")
     queue = review.next_batch(workspace(root), "all", 10, review.ranking_candidates(ranking, "r1"))
     assert [(c.split, c.index, c.source) for c in queue] == [
-        ("test", 0, "published:study-a;published:study-b"), ("train", 1, "suggest:r1@2"), ("train", 5, "suggest:r1@4")]
+        ("test", 0, "published:study-a;published:study-b"), ("train", 1, "suggest:r1@1"), ("train", 5, "suggest:r1@3")]
     out = tmp_path / "batch"
     result = CliRunner().invoke(main, ["review", "next", "--lists-dir", str(root), "--ranking", str(ranking),
                                        "--run", "r1", "--batch", "2", "--out-dir", str(out)])
