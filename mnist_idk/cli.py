@@ -411,10 +411,11 @@ def review() -> None:
 @click.option("--second-look", is_flag=True, help="Serve the images set aside as unsure, on their own sheets.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/review"),
               show_default=True, help="Where the sheets and the decisions CSV go.")
+@click.option("--per-sheet", type=click.IntRange(min=1), default=10, show_default=True, help="Candidates per sheet.")
 @handle_errors
 @with_workspace
 def review_next(ws: Workspace, split: str, batch: int, ranking: Path | None, run: str | None, second_look: bool,
-                out_dir: Path) -> None:
+                out_dir: Path, per_sheet: int) -> None:
     """Write the next unreviewed candidates as sheets and a decisions CSV to fill in.
 
     Each sheet row shows the candidate large, then three typical members of its label and three
@@ -432,7 +433,7 @@ def review_next(ws: Workspace, split: str, batch: int, ranking: Path | None, run
         ranked = reviews.ranking_candidates(ranking, run)
     chosen = reviews.next_batch(ws, split, batch, ranked, second_look)
     name = f"{'second-look' if second_look else split}-{len(reviews.reviewed_keys(ws)):05d}"
-    for path in reviews.write_batch(chosen, load_raw(ws), out_dir, name):
+    for path in reviews.write_batch(chosen, load_raw(ws), out_dir, name, per_sheet):
         click.echo(str(path))
 
 
