@@ -314,10 +314,13 @@ def info(directory: Path) -> None:
 def suggest(split: str, top: int, seed: int, out: Path, sheet_path: Path, raw_dir: Path | None, quiet: bool) -> None:
     """Rank the images most likely to need IDK or a correction, scored out of sample.
 
-    Every image is scored by a model that never saw it (5-fold cross-fitting over train and
-    test pooled); the score combines the model's probability of the given label with the labels
-    of the nearest neighbours (signals: see mnist_idk/suggest.py). Images already in the working
-    lists are left out. About 20-30 s for all 70,000 images on 2 cores.
+    Every image is scored by models that never saw it (5-fold cross-fitting over train and test
+    pooled): convolutional features with ridge regression, averaged with a vote of the 10
+    nearest neighbours; the score is 1 - p(given label) (signals: see mnist_idk/suggest.py).
+    Images already in the working lists are left out. About 2-3 min for all 70,000 images on 2
+    cores, under 2 GiB, numpy only; progress on stderr. Measured with nothing left out: TODO of
+    the 15 validated test-set errors of Northcutt et al. (2021) in the top 100 of test, 17 of
+    cleanlab's 17 blatant train errors in the top 600 of train.
 
     Example: mnist-idk suggest --split test --top 50 --sheet look.png
     """
@@ -327,7 +330,8 @@ def suggest(split: str, top: int, seed: int, out: Path, sheet_path: Path, raw_di
     splits = load_raw(raw_dir)
     listed = curation.load(curation.WORKING, raw_labels=labels_of(splits))
     scored = suggesting.score_splits(list(splits.values()), suggesting.Settings(seed=seed), report)
-    report(f"held-out accuracy of the model: {scored.held_out_accuracy:.4f}")
+    parts = ", ".join(f"{name} {value:.4f}" for name, value in scored.parts.items())
+    report(f"held-out accuracy of the model: {scored.held_out_accuracy:.4f} ({parts})")
     table = suggesting.candidates(scored, split, exclude=listed)
     suggesting.write_csv(table, out)
     suggesting.write_sheet(table[:top], splits, sheet_path)
