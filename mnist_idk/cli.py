@@ -305,7 +305,7 @@ def info(directory: Path) -> None:
               help="Tiles in the contact sheet (the CSV ranks every image).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for folds and features (same seed, same CSV).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("build/candidates.csv"),
-              show_default=True, help="The ranking (CSV): rank, split, index, original, predicted, signals, score.")
+              show_default=True, help="The ranking (CSV): rank, split, index, original, predicted, p_predicted, signals, score.")
 @click.option("--sheet", "sheet_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("build/candidates.png"), show_default=True, help="Contact sheet of the top candidates.")
 @raw_dir_option
@@ -317,8 +317,8 @@ def suggest(split: str, top: int, seed: int, out: Path, sheet_path: Path, raw_di
     Every image is scored by models that never saw it (5-fold cross-fitting over train and test
     pooled): convolutional features with ridge regression, averaged with a vote of the 10
     nearest neighbours; the score is 1 - p(given label) (signals: see mnist_idk/suggest.py).
-    Images already in the working lists are left out. About 2-3 min for all 70,000 images on 2
-    cores, under 2 GiB, numpy only; progress on stderr. Measured with nothing left out: 10 of
+    Images already in the working lists are left out. About 1.5-3 min for all 70,000 images on 2
+    cores, under 1.7 GiB, numpy only; progress on stderr. Measured with nothing left out: 10 of
     the 15 validated test-set errors of Northcutt et al. (2021) in the top 100 of test, 15 of
     cleanlab's 17 blatant train errors in the top 600 of train (v1 model: 6 and 11).
 

@@ -198,3 +198,4 @@ def test_cli_help_explains():
     for option in ("--split", "--top", "--seed", "--out", "--sheet", "--raw-dir"):
         assert option in result.output
     assert "out of sample" in result.output
+    assert "of the 15" in result.output and "17 blatant train errors" in result.output  # measured figures
