@@ -121,6 +121,7 @@ def read_predictions(path: Path, size: int, split: str = "test") -> Predictions:
         if index is None or not 0 <= index < size:
             problems.append(f"{place}: mnist_index {row[at['mnist_index']]!r} is not an integer in 0..{size - 1} "
                             f"(the {split} split has {size} images)")
+            index = None
         elif index in seen:
             problems.append(f"{place}: mnist_index {index} is listed twice (also {seen[index]})")
             index = None

@@ -84,7 +84,7 @@ def as_classes(values, what: str = "values") -> np.ndarray:
         ids = np.array([lookup.get(str(v), -1) for v in array.ravel()], np.int64).reshape(array.shape)
     bad = np.flatnonzero((ids < 0) | (ids > IDK_CLASS))
     if len(bad):
-        raise MnistIdkError(f"{what}: {array.ravel()[bad[0]]!r} at position {bad[0]} is not a class "
+        raise MnistIdkError(f"{what}: {str(array.ravel()[bad[0]])!r} at position {bad[0]} is not a class "
                             f"(expected 0-9 or IDK)")
     return ids
 
