@@ -5,6 +5,8 @@ The Python API behind the ``mnist-idk`` command::
     import mnist_idk
     result = mnist_idk.build("build/mnist_idk", version="v1.0.0")
     assert mnist_idk.validate(result.out) == []
+
+Scoring a model's predictions: ``mnist_idk.metrics.score(truth, predicted, confidence)``.
 """
 
 from .build import BuildResult, build

@@ -102,7 +102,7 @@ def read_predictions(path: Path, size: int, split: str = "test") -> Predictions:
         got = ",".join(columns) or "nothing"
         raise MnistIdkError(f"{path}:1: columns are {got!r}, expected mnist_index,prediction and optionally confidence"
                             + (f" (missing {', '.join(missing)})" if missing else "")
-                            + (f" (unknown {', '.join(unknown)})" if unknown else "")
+                            + (f" (unknown {', '.join(map(repr, unknown))})" if unknown else "")
                             + (f" (repeated {', '.join(duplicated)})" if duplicated else ""))
     at = {name: columns.index(name) for name in columns}
     has_confidence = "confidence" in at

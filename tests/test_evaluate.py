@@ -150,7 +150,7 @@ def test_a_good_csv_in_any_order(tmp_path):
     (["mnist_index,prediction", "0,1", "1,1", "2,1"], "p.csv: 3 rows, but the test split has 4 images"),
     (["mnist_index,prediction", "0,1", "1,1", "2,1", "3,1", "0,1"], "p.csv: 5 rows, but the test split has 4 images"),
     (["mnist_index,label", "0,1"], "p.csv:1: columns are 'mnist_index,label', expected mnist_index,prediction"),
-    (["mnist_index,prediction,score", "0,1,1"], "(unknown score)"),
+    (["mnist_index,prediction,score", "0,1,1"], "(unknown 'score')"),
     (["mnist_index,prediction", "0,1,7", "1,1", "2,1", "3,1"], "p.csv:2: 3 fields, expected 2"),
 ], ids=["missing", "duplicate", "out-of-range", "not-integer", "not-a-class", "empty-class", "confidence-word",
         "confidence-nan-empty", "too-few", "too-many", "no-prediction-column", "unknown-column", "extra-field"])
