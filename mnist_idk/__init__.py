@@ -6,6 +6,8 @@ The Python API behind the ``mnist-idk`` command::
     ws = mnist_idk.Workspace.find()  # the checkout around the current directory, or the shipped releases
     result = mnist_idk.build(ws, "build/mnist_idk", version="v1.0.0")
     assert mnist_idk.validate(ws, result.out) == []
+
+Scoring a model's predictions: ``mnist_idk.metrics.score(truth, predicted, confidence)``.
 """
 
 from .build import BuildResult, build

@@ -7,6 +7,7 @@ The YAML is assembled with the libraries that consume it (``huggingface_hub.Data
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 from pathlib import Path
@@ -95,6 +96,58 @@ def changelog_section(ws: Workspace, version: str) -> str:
     return re.sub(r"^#", "###", body, flags=re.M) or f"No changelog entry for {version}."
 
 
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def baselines_table(report: dict) -> str:
+    """One row per model and label set from a ``benchmarks/baselines.py`` report (also its printout)."""
+    rows = []
+    for m in report["models"]:
+        s, rc = m["scores"], m["scores"].get("risk_coverage") or {}
+        rows.append([m["model"], m["labels"], _share(s["digit_accuracy"]), _share(s["idk_precision"]),
+                     _share(s["idk_recall"]), _share(s["idk_f1"]),
+                     "n/a" if m.get("idk_auroc") is None else f"{m['idk_auroc']:.3f}",
+                     f"{rc['aurc']:.5f}" if rc else "n/a", _share(rc.get("selective_accuracy", {}).get("0.95"))])
+    return table(["model", "trained on", "accuracy on digits", "IDK precision", "IDK recall", "IDK F1",
+                  "IDK AUROC", "AURC", "selective acc. @95%"], rows)
+
+
+def baselines_section(ws: Workspace, version: str) -> str:
+    """The card's "Baselines" section from ``dataset_card/baselines/<version>.json``; "" if there is none."""
+    path = ws.baselines_dir / f"{version}.json"
+    if not path.is_file():
+        return ""
+    try:
+        report = json.loads(path.read_text("utf-8"))
+        rows = baselines_table(report)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MnistIdkError(f"{path}: not a baselines report from benchmarks/baselines.py ({exc!r})") from None
+    if report.get("version") != version:
+        raise MnistIdkError(f"{path}: reports version {report.get('version')!r}, expected {version!r}")
+    return f"""## Baselines
+
+Standard models trained on the train split ({report["train_images"]} images, {report["train_idk"]} IDK) and
+scored on test ({report["test_images"]} images, {report["test_idk"]} IDK). Each model is fitted twice: on
+the 11 classes of this release ("MNIST-IDK"), and on the plain MNIST labels ("MNIST", the "no IDK
+class" alternative). The 11-class fit is scored as it predicts, and again predicting IDK on the
+{report["idk_budget"]} test images with the highest p(IDK) ("top p(IDK)": IDK's share of train); the
+10-digit fit predicts IDK on the {report["idk_budget"]} test images with the lowest top probability (a
+confidence threshold). A prediction is correct when it equals the curated label. IDK AUROC:
+how well p(IDK), or one minus the top probability for the 10-digit fit, ranks the test IDK
+images first. AURC: area under the risk-coverage curve when answering the most confident
+images first (lower is better); confidence is the probability of the predicted class.
+
+{rows}
+
+Reproduce with `{report["command"]}` from the
+[project repository]({PROJECT_URL}) (scikit-learn {report["environment"]["scikit-learn"]}, seed {report["seed"]}).
+Score your own model: write a CSV with `mnist_index,prediction,confidence` (one row per test
+image; prediction `0`-`9` or `IDK`; confidence optional, higher = surer) and run
+`mnist-idk evaluate predictions.csv --version {version}`.
+"""
+
+
 def card_data(splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int], out: Path) -> DatasetCardData:
     data = DatasetCardData(
         license="cc-by-sa-3.0",
@@ -141,6 +194,7 @@ def render(ws: Workspace, splits: Mapping[str, Split], cur: Curation, num_bytes:
         reason_counts=idk_breakdown(cur, "reason"),
         digit_counts=idk_breakdown(cur, "original"),
         changelog=changelog_section(ws, cur.version),
+        baselines=baselines_section(ws, cur.version),
         listed_table=table(["split", "index", "original", "label", "reason", "note"], listed),
         project_url=PROJECT_URL,
     )

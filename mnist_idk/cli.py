@@ -401,6 +401,50 @@ def fetch(dest: Path | None, mirrors: tuple[str, ...], quiet: bool) -> None:
         click.echo(str(path))
 
 
+@main.command()
+@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--version", "version", help="Release to score against (or 'working'). [default: the latest release]")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every figure (the risk-coverage curve included) as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the risk-coverage curve as a PNG (needs a confidence column).")
+@handle_errors
+@with_workspace
+def evaluate(ws: Workspace, predictions: Path, version: str | None, split: str, json_path: Path | None,
+             plot_path: Path | None) -> None:
+    """Score a model's PREDICTIONS (CSV or Parquet) against a release's curated labels.
+
+    Columns: mnist_index, prediction (0-9 or IDK), optionally confidence (higher = surer); one
+    row per image of the split. Prints accuracy on digits, IDK precision/recall/F1 and the
+    confusion matrix; with confidence also AURC and selective accuracy at 90/95/99% coverage.
+    A prediction counts as correct when it equals the curated label (see mnist_idk/metrics.py).
+
+    Example: mnist-idk evaluate preds.csv --version v1.0.0 --json scores.json --plot rc.png
+    """
+    from . import card, metrics
+    from . import evaluate as evaluating
+
+    if version is None:
+        released = ws.released_versions()
+        if not released:
+            raise MnistIdkError(f"{ws.lists_dir}: no release yet; pass --version working")
+        version = released[-1]
+    splits = load_raw(ws)
+    chosen = curation.load(ws, version, raw_labels=labels_of(splits))
+    truth = card.final_labels(splits[split], chosen)
+    answers = evaluating.read_predictions(predictions, len(truth), split)
+    scores = metrics.score(truth, answers.predicted, answers.confidence)
+    title = f"{predictions} against MNIST-IDK {chosen.version} {split} ({scores.images} images, {scores.idk_images} IDK)"
+    click.echo(evaluating.format_table(scores, title))
+    if json_path is not None:
+        evaluating.write_json(scores, json_path, predictions=str(predictions), version=chosen.version, split=split)
+        click.echo(f"figures: {json_path}", err=True)
+    if plot_path is not None:
+        evaluating.plot(scores, plot_path, f"MNIST-IDK {chosen.version} {split}: {predictions.name}")
+        click.echo(f"risk-coverage curve: {plot_path}", err=True)
+
+
 @main.group()
 def review() -> None:
     """The review queue: look at the next candidates, record decisions, see coverage.
