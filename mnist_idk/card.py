@@ -25,7 +25,7 @@ from .curation import REASONS, Curation
 from .errors import MnistIdkError
 from .features import FEATURES, data_file
 from .raw import Split
-from .sheet import CARD_SHEET
+from .sheet import CARD_PER_REASON, CARD_SHEET, reason_sheet
 from .workspace import Workspace
 
 DEFAULT_REPO_ID = "mnist-idk/mnist_idk"
@@ -177,6 +177,49 @@ def card_data(splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str
     return data
 
 
+def reason_sheets(cur: Curation) -> str:
+    """Links to the complete per-reason sheets, with their counts."""
+    counts = {r: sum(e.reason == r for entries in cur.entries.values() for e in entries) for r in REASONS}
+    links = [f"[{r} ({n})]({reason_sheet(r).as_posix()})" for r, n in counts.items() if n]
+    return ("Every listed image, one sheet per reason: " + ", ".join(links) + ".") if links else ""
+
+
+def review_section(ws: Workspace, version: str) -> str:
+    """How much of MNIST this version's review record covers, by split and source; "" without a record."""
+    from . import review
+
+    if version == curation.WORKING and not (ws.lists_dir / review.RECORD).is_dir():
+        return ""
+    record = review.load_record(ws, version)
+    if not any(record.values()):
+        return ""
+    kinds = sorted({s.split(":")[0].split("-v")[0] for rows in record.values() for r in rows for s in r.sources})
+    rows = []
+    for split, reviewed in record.items():
+        cells = [split, len(reviewed), sum(r.decision == "listed" for r in reviewed)]
+        for kind in kinds:
+            mine = [r for r in reviewed if any(s.split(":")[0].split("-v")[0] == kind for s in r.sources)]
+            cells.append(f"{len(mine)} ({sum(r.decision == 'listed' for r in mine)})")
+        rows.append(cells)
+    total = sum(len(v) for v in record.values())
+    listed = sum(r.decision == "listed" for v in record.values() for r in v)
+    head = (f"## How this version was reviewed\n\nReviewed **{total:,}** of the 70,000 images, one by one, "
+            f"drawn large beside typical members of their label; **{listed:,}** are listed. Every decision, "
+            "kept images included, is in the review record (`curation_lists/reviewed/`) with what was seen. "
+            "Candidates came from published studies of MNIST label errors (`published`), the previous "
+            "release (`seed`), and an out-of-sample model ranking (`suggest`), reviewed in rank order; a "
+            "score only ordered the queue. Reviewed (listed) by source:\n\n")
+    return head + table(["split", "reviewed", "listed", *kinds], rows) + "\n\n"
+
+
+def listed_block(listed: list[list[object]]) -> str:
+    """The table of listed images; folded when it is long, so the card stays readable."""
+    text = table(["split", "index", "original", "label", "reason", "note"], listed)
+    if len(listed) <= 100:
+        return text
+    return f"<details>\n<summary>All {len(listed)} listed images</summary>\n\n{text}\n\n</details>"
+
+
 def render(ws: Workspace, splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int],
            out: Path) -> DatasetCard:
     listed = [
@@ -188,6 +231,9 @@ def render(ws: Workspace, splits: Mapping[str, Split], cur: Curation, num_bytes:
         version=cur.version,
         unreleased_note="" if cur.released else " (unreleased working lists; do not cite)",
         sheet_path=CARD_SHEET.as_posix(),
+        per_reason=CARD_PER_REASON,
+        reason_sheets=reason_sheets(cur),
+        review=review_section(ws, cur.version),
         reason_table=table(["reason", "meaning"], [[f"`{r}`", m] for r, m in REASONS.items()]),
         repo_id=repo_id(),
         class_counts=class_counts_table(class_counts(splits, cur)),
@@ -195,7 +241,7 @@ def render(ws: Workspace, splits: Mapping[str, Split], cur: Curation, num_bytes:
         digit_counts=idk_breakdown(cur, "original"),
         changelog=changelog_section(ws, cur.version),
         baselines=baselines_section(ws, cur.version),
-        listed_table=table(["split", "index", "original", "label", "reason", "note"], listed),
+        listed_table=listed_block(listed),
         project_url=PROJECT_URL,
     )
     return DatasetCard(f"---\n{card_data(splits, cur, num_bytes, out).to_yaml()}\n---\n\n{body}")

@@ -526,8 +526,13 @@ def review_status(ws: Workspace) -> None:
         click.echo(f"{st.split}: reviewed {st.reviewed}, listed {st.listed}; by source: {sources or 'none'}")
         if st.ranked_reviewed:
             share = st.last_window_listed / st.last_window
-            verdict = "stop" if st.last_window == 200 and share < 0.02 else "continue"
             click.echo(f"  ranking: {st.ranked_reviewed} reviewed, deepest rank {st.deepest_rank}; last "
-                       f"{st.last_window}: {st.last_window_listed} listed ({share:.1%}) -> {verdict}")
+                       f"{st.last_window}: {st.last_window_listed} listed ({share:.1%}) -> "
+                       + ("stopping rule met" if st.done else "continue"))
+    raters = reviews.rater_agreement(ws)
+    if raters.agree or raters.disagree:
+        rated = raters.agree + len(raters.disagree)
+        click.echo(f"raters' majority (Northcutt et al. 2021): {raters.agree} of {rated} decisions agree "
+                   f"({raters.agree / rated:.0%}); {raters.no_majority} without a majority")
     pending = len(reviews.read_second_look(ws))
     click.echo(f"waiting for a second look: {pending}")

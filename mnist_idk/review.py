@@ -34,6 +34,7 @@ from .raw import SPLIT_SIZES, SPLITS, Split
 from .workspace import Workspace
 
 RECORD = "reviewed"
+WINDOW = 200  # the stopping rule looks at the last this many reviewed from the ranking
 COLUMNS = ("index", "original", "decision", "source", "note")
 DECISIONS = ("listed", "kept")
 DECISION_COLUMNS = ("split", "index", "original", "predicted", "source", "decision", "reason", "note")
@@ -491,6 +492,12 @@ class SplitStatus:
     last_window: int  # how many of the last 200 ranked-and-reviewed there are (200 once far enough)
     last_window_listed: int
 
+    @property
+    def done(self) -> bool:
+        """The stopping rule: the last 200 from the ranking yield under 2% listed, past the top 1%."""
+        return (self.last_window == WINDOW and self.last_window_listed < 0.02 * WINDOW
+                and self.deepest_rank >= SPLIT_SIZES[self.split] // 100)
+
 
 def status(ws: Workspace) -> list[SplitStatus]:
     """Coverage per split and the yield of the last 200 reviewed from the ranking (the stopping rule)."""
@@ -509,8 +516,45 @@ def status(ws: Workspace) -> list[SplitStatus]:
             if ranks:
                 ranked.append((min(ranks), r.decision == "listed"))
         ranked.sort()
-        window = ranked[-200:]
+        window = ranked[-WINDOW:]
         out.append(SplitStatus(split, len(rows), sum(r.decision == "listed" for r in rows),
                                {k: (v[0], v[1]) for k, v in sorted(by_source.items())}, len(ranked),
                                ranked[-1][0] if ranked else 0, len(window), sum(listed for _, listed in window)))
     return out
+
+
+@dataclass(frozen=True)
+class RaterAgreement:
+    """Decisions against the majority of a study's raters (3 of 5 or more for one answer)."""
+
+    agree: int
+    disagree: list[tuple[str, int]]  # (split, index) where the decision differs from the majority
+    no_majority: int
+
+
+def rater_agreement(ws: Workspace, study: str = "northcutt2021") -> RaterAgreement:
+    """``kept`` agrees with a majority for the MNIST label; ``listed`` with one for the alternative or neither."""
+    path = ws.lists_dir / PUBLISHED
+    rows = _rows(path, PUBLISHED_COLUMNS)[0] if path.is_file() else []
+    decided = {}
+    for split in SPLITS:
+        record = record_dir(ws) / f"{split}.csv"
+        if record.is_file():
+            decided.update({(split, r.index): r.decision for r in read_record(record, split)[0]})
+    agree, disagree, no_majority = 0, [], 0
+    for _, (split, index, _original, name, _alternative, given, alternative, neither) in rows:
+        key = (split, int(index))
+        if name != study or key not in decided or not given.isdigit():
+            continue
+        if int(given) >= 3:
+            majority = "kept"
+        elif int(alternative or 0) >= 3 or int(neither or 0) >= 3:
+            majority = "listed"
+        else:
+            no_majority += 1
+            continue
+        if decided[key] == majority:
+            agree += 1
+        else:
+            disagree.append(key)
+    return RaterAgreement(agree, disagree, no_majority)

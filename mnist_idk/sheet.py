@@ -77,12 +77,28 @@ def save_png(image: Image.Image, path: Path) -> None:
     image.save(path, format="PNG", optimize=False, compress_level=6)  # 9: 2% smaller, 6x slower
 
 
-def write_card_sheet(out: Path, splits: Mapping[str, Split], curation: Curation) -> Path:
-    """The card's picture of every IDK-listed image, shipped inside the build."""
-    tiles = listed_tiles(splits, curation) or [Tile(np.zeros((28, 28), np.uint8), ["(no listed images)"])]
-    path = out / CARD_SHEET
-    save_png(render(tiles, columns=10, scale=5), path)
-    return path
+CARD_PER_REASON = 10  # images per reason in the card's overview picture
+
+
+def reason_sheet(reason: str) -> Path:
+    return Path("images") / f"idk_{reason}.png"
+
+
+def write_card_sheet(out: Path, splits: Mapping[str, Split], curation: Curation) -> list[Path]:
+    """The card's pictures, shipped inside the build: an overview and one complete sheet per reason.
+
+    The overview shows at most ``CARD_PER_REASON`` images of each reason, so it stays readable
+    when hundreds of images are listed; the per-reason sheets show every one.
+    """
+    groups = grouped_tiles(splits, curation, "reason")
+    overview = [tile for tiles in groups.values() for tile in tiles[:CARD_PER_REASON]]
+    overview = overview or [Tile(np.zeros((28, 28), np.uint8), ["(no listed images)"])]
+    paths = [out / CARD_SHEET]
+    save_png(render(overview, columns=10, scale=5), paths[0])
+    for reason, tiles in groups.items():
+        paths.append(out / reason_sheet(reason))
+        save_png(render(tiles, columns=10, scale=4), paths[-1])
+    return paths
 
 
 def index_tiles(split: Split, indices: Sequence[int], curation: Curation) -> list[Tile]:

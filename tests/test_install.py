@@ -27,6 +27,11 @@ from mnist_idk.workspace import Workspace
 from conftest import RAW, REPO
 
 TOKEN = "hf_InstallTestToken_91c3"
+#: sha256 of release v1.0.0's Parquet shards as built by the code that published it (commit a6bcbc0).
+V1_SHARDS = {
+    "data/train-00000-of-00001.parquet": "b97037ad34dcbe539c78d5d66263f4f2b7340388079c6f7a737f9f192a4a5197",
+    "data/test-00000-of-00001.parquet": "f5a4638599a9b15990a5e731b89fd928dd6f833e6255ffd9cca98717a639e945",
+}
 
 
 def clean_copy(target: Path) -> Path:
@@ -112,6 +117,8 @@ def test_from_an_unrelated_directory_with_an_empty_cache(installed, mirror, tmp_
     from mnist_idk.build import build
 
     reference = build(ws, tmp_path / "checkout-build", "v1.0.0", validate=False).out
+    for shard, digest in V1_SHARDS.items():  # as release v1.0.0 was built and published
+        assert hashlib.sha256((reference / shard).read_bytes()).hexdigest() == digest
     for shard in ("data/train-00000-of-00001.parquet", "data/test-00000-of-00001.parquet"):
         assert (elsewhere / "build" / "mnist_idk" / shard).read_bytes() == (reference / shard).read_bytes()
     assert tree_digest(elsewhere / "build" / "mnist_idk") == tree_digest(reference)
