@@ -95,7 +95,7 @@ def release(
         frozen = [f"{split}.csv" for split in SPLITS]
         if review.record_dir(ws).is_dir():  # the review record is frozen with the lists it explains
             (staging / review.RECORD).mkdir()
-            frozen += [f"{review.RECORD}/{name}" for name in (*(f"{s}.csv" for s in SPLITS), review.RUNS)
+            frozen += [f"{review.RECORD}/{name}" for name in (*(f"{s}.csv" for s in SPLITS), review.RUNS, review.BLIND)
                        if (review.record_dir(ws) / name).is_file()]
         for name in frozen:
             shutil.copyfile(root / name, staging / name)

@@ -41,6 +41,7 @@ DECISION_COLUMNS = ("split", "index", "original", "predicted", "source", "decisi
 SECOND_LOOK = "second_look.csv"
 SECOND_LOOK_COLUMNS = ("split", "index", "original", "predicted", "source", "note")
 RUNS = "runs.csv"
+BLIND = "blind_recheck.csv"  # the blind re-check of a random 10%: first decision, second, final
 RUN_COLUMNS = ("run", "tool_version", "model", "seed", "command")
 PUBLISHED = Path("published") / "candidates.csv"
 PUBLISHED_COLUMNS = ("split", "index", "original", "study", "alternative", "votes_given", "votes_alternative",
