@@ -166,3 +166,22 @@ def test_status_reports_coverage_and_the_last_200_yield(tmp_path):
     train = review.status(workspace(root))[0]
     assert (train.reviewed, train.listed, train.ranked_reviewed, train.deepest_rank) == (5, 0, 5, 5)
     assert train.by_source == {"suggest": (5, 0)} and train.last_window == 5
+
+
+def test_the_card_says_how_much_was_reviewed_and_draws_a_sheet_per_reason(tmp_path, real_splits, labels):
+    from mnist_idk import card, sheet
+
+    root = lists(tmp_path / "lists", train="1,0,IDK,noisy,a smudge\n3,1,IDK,ambiguous,1 or 7\n",
+                 reviewed_train=("1,0,listed,published:northcutt2021,a smudge\n3,1,listed,suggest:r1@1,1 or 7\n"
+                                 "5,2,kept,suggest:r1@2,a 2\n"),
+                 runs="r1,0.1.0,rff,0,cmd\n")
+    ws = workspace(root)
+    section = card.review_section(ws, "working")
+    assert "Reviewed **3** of the 70,000 images" in section and "**2** are listed" in section
+    assert "| train | 3 | 2 | 1 (1) | 2 (1) |" in section and "| test | 0 | 0 | 0 (0) | 0 (0) |" in section
+    paths = sheet.write_card_sheet(tmp_path / "out", real_splits, curation.load(ws, "working", labels))
+    assert [p.name for p in paths] == ["idk_examples.png", "idk_ambiguous.png", "idk_noisy.png"]
+    assert card.reason_sheets(curation.load(ws, "working", labels)) == (
+        "Every listed image, one sheet per reason: [ambiguous (1)](images/idk_ambiguous.png), "
+        "[noisy (1)](images/idk_noisy.png).")
+    assert card.review_section(workspace(), "v1.0.0") == ""  # a release without a record: no section
