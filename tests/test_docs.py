@@ -35,11 +35,16 @@ def test_every_command_the_readme_shows_exists_and_accepts_its_options():
     for words in ours:
         command = main.get_command(None, words[0])
         assert command is not None, f"README shows `mnist-idk {words[0]}`, which does not exist"
+        path = words[:1]
+        if hasattr(command, "get_command"):  # a group such as `review`: its subcommand comes next
+            command = command.get_command(None, words[1])
+            assert command is not None, f"README shows `mnist-idk {' '.join(words[:2])}`, which does not exist"
+            path = words[:2]
         known = {opt for param in command.params for opt in getattr(param, "opts", [])}
-        for word in words[1:]:
+        for word in words[len(path):]:
             if word.startswith("-"):
-                assert word in known, f"README passes {word} to `mnist-idk {words[0]}`, which has no such option"
-        result = runner.invoke(main, [words[0], "--help"])
+                assert word in known, f"README passes {word} to `mnist-idk {' '.join(path)}`, which has no such option"
+        result = runner.invoke(main, [*path, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
 
 
