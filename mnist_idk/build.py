@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import datasets
 import numpy as np
 import pyarrow as pa
 
-from . import card, croissant, curation, sheet
+from . import card, croissant, curation, parquet, sheet
 from .curation import Curation
 from .errors import MnistIdkError
-from .features import FEATURES, IDK_ID, data_file
+from .features import arrow_schema, data_file, label_id
 from .png import Encoder
 from .raw import SPLIT_SIZES, SPLITS, Split, load_split_streaming
 from .staging import make_staging, replace_dir
@@ -43,35 +42,30 @@ def relabel(split: Split, curation: Curation) -> tuple[np.ndarray, list[str | No
     labels = split.labels.astype(np.int64)
     reasons: list[str | None] = [None] * len(labels)
     for entry in curation.entries[split.name]:
-        labels[entry.index] = FEATURES["label"].str2int(entry.label)
+        labels[entry.index] = label_id(entry.label)
         reasons[entry.index] = entry.reason
     return labels, reasons
 
 
 def split_table(split: Split, curation: Curation, pngs: list[bytes]) -> pa.Table:
-    """The split as an Arrow table with exactly the storage types ``FEATURES`` prescribes."""
+    """The split as an Arrow table with exactly the storage types the published features prescribe."""
     labels, reasons = relabel(split, curation)
-    schema = FEATURES.arrow_schema
-    images = pa.StructArray.from_arrays(
-        [pa.array(pngs, pa.binary()), pa.nulls(len(pngs), pa.string())], ["bytes", "path"]
-    )
-    columns = {
-        "image": images,
-        "label": pa.array(labels, pa.int64()),
-        "original_label": pa.array(split.labels, pa.int64()),
-        "mnist_index": pa.array(np.arange(len(labels), dtype=np.int32)),
-        "reason": pa.array(reasons, pa.string()),
-    }
-    return pa.Table.from_pydict(columns, schema=schema)
+    schema = arrow_schema()
+    images = pa.StructArray.from_arrays([parquet.binaries(pngs), pa.nulls(len(pngs), pa.string())], ["bytes", "path"])
+    columns = [
+        images,
+        parquet.numbers(labels, pa.int64()),
+        parquet.numbers(split.labels, pa.int64()),
+        parquet.numbers(np.arange(len(labels)), pa.int32()),
+        parquet.strings(reasons),
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def write_parquet(table: pa.Table, path: Path) -> int:
-    """Write with ``datasets``' own Parquet writer (row groups, page index, CDC as on the Hub)."""
+    """Write as ``datasets``' own Parquet writer would (row groups, page index, CDC as on the Hub)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A fixed fingerprint: hashing 15 MB of PNGs to name a cache entry we never use costs time.
-    dataset = datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES), fingerprint="mnist-idk")
-    dataset.to_parquet(str(path))
-    return table.nbytes
+    return parquet.write(table, table.schema, path)
 
 
 def build(
