@@ -85,7 +85,12 @@ def build(
     ws.version_dir(version)  # an unknown release or missing working lists fail before anything is written
     created_parent = not out.parent.exists()
     staging = make_staging(out)
+    view = None
     try:
+        if validate:
+            from .validate import DatasetsView
+
+            view = DatasetsView()  # imports datasets in its own process while we encode
         # The encoding processes are the bottleneck; everything else happens while they work:
         # images are handed to them while the raw files are still being gunzipped, and the
         # small test split goes first so its Parquet file is written while train encodes.
@@ -114,7 +119,7 @@ def build(
             from .validate import validate_build
 
             progress("validating the build against the raw files")
-            problems = validate_build(ws, staging, version=chosen.version)
+            problems = validate_build(ws, staging, version=chosen.version, splits=splits, view=view)
             if problems:
                 raise MnistIdkError(f"{out}: the build does not validate:\n" + "\n".join(problems))
         replace_dir(staging, out)
@@ -123,4 +128,7 @@ def build(
         if created_parent and not any(out.parent.iterdir()):
             out.parent.rmdir()
         raise
+    finally:
+        if view is not None:
+            view.__exit__(None, None, None)
     return BuildResult(out, chosen, {name: len(s.labels) for name, s in splits.items()})

@@ -80,3 +80,55 @@ def encode_pngs(images: np.ndarray, workers: int | None = None) -> list[bytes]:
     """PNG bytes for every image, spread over ``workers`` processes (default: all cores)."""
     with Encoder(workers if len(images) >= 2000 else 1) as encoder:
         return encoder.submit(images)()
+
+
+def decode_canonical(data, offsets: np.ndarray, height: int = 28, width: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of the PNGs ``data[offsets[i]:offsets[i + 1]]`` that have exactly the form written above.
+
+    Returns ``(pixels, canonical)``. A PNG is canonical when every byte is accounted for: the
+    signature and IHDR (8-bit grayscale, ``height`` x ``width``, no interlace) are the fixed bytes,
+    one IDAT whose CRC matches holds one complete zlib stream (checksum verified by zlib) of
+    exactly ``height`` rows that all use filter 0, then IEND and nothing else. Such a file can
+    only mean these pixels, and Pillow decodes it to them (a test checks this on corrupted
+    inputs); anything else is left (``canonical`` False, pixels 0) for a general decoder to
+    judge. This skips Pillow's per-image setup: ~4 µs per image instead of ~30.
+    """
+    n = len(offsets) - 1
+    pixels = np.zeros((n, height, width), np.uint8)
+    head = np.frombuffer(_header(height, width), np.uint8)
+    tail = np.frombuffer(_IEND, np.uint8)
+    buffer = np.frombuffer(data, np.uint8)
+    starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+    fixed = len(head) + 8 + 4 + len(tail)  # header, IDAT length and tag, IDAT CRC, IEND
+    canonical = ends - starts >= fixed
+    at = np.flatnonzero(canonical)
+    canonical[at] = (buffer[starts[at, None] + np.arange(len(head))] == head).all(axis=1)
+    at = np.flatnonzero(canonical)
+    canonical[at] &= (buffer[ends[at, None] - len(tail) + np.arange(len(tail))] == tail).all(axis=1)
+    at = np.flatnonzero(canonical)
+    idat = buffer[starts[at, None] + len(head) + np.arange(8)]
+    length = idat[:, :4].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1])
+    canonical[at] &= (length == ends[at] - starts[at] - fixed) & (idat[:, 4:] == np.frombuffer(b"IDAT", np.uint8)).all(axis=1)
+
+    row_bytes = height * (width + 1)
+    rows = np.zeros((n, row_bytes), np.uint8)
+    view = memoryview(data)
+    for i, start, end in zip(np.flatnonzero(canonical).tolist(), starts[canonical].tolist(), ends[canonical].tolist()):
+        stream, crc_end = view[start + len(head) + 8 : end - len(tail) - 4], end - len(tail)
+        if zlib.crc32(stream, _IDAT_CRC) != int.from_bytes(view[crc_end - 4 : crc_end], "big"):
+            canonical[i] = False
+            continue
+        inflate = zlib.decompressobj()
+        try:
+            raw = inflate.decompress(stream, row_bytes + 1)
+        except zlib.error:
+            canonical[i] = False
+            continue
+        if len(raw) != row_bytes or not inflate.eof or inflate.unused_data or inflate.unconsumed_tail:
+            canonical[i] = False
+            continue
+        rows[i] = np.frombuffer(raw, np.uint8)
+    rows = rows.reshape(n, height, width + 1)
+    canonical &= (rows[:, :, 0] == 0).all(axis=1)
+    pixels[canonical] = rows[canonical, :, 1:]
+    return pixels, canonical
