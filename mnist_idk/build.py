@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pyarrow as pa
 
-from . import card, croissant, curation, parquet, sheet
+from . import curation
 from .curation import Curation
 from .errors import MnistIdkError
 from .features import arrow_schema, data_file, label_id
@@ -47,11 +46,15 @@ def relabel(split: Split, curation: Curation) -> tuple[np.ndarray, list[str | No
     return labels, reasons
 
 
-def split_table(split: Split, curation: Curation, pngs: list[bytes]) -> pa.Table:
+def split_table(split: Split, curation: Curation, pngs: "pa.Array") -> "pa.Table":
     """The split as an Arrow table with exactly the storage types the published features prescribe."""
+    import pyarrow as pa
+
+    from . import parquet
+
     labels, reasons = relabel(split, curation)
     schema = arrow_schema()
-    images = pa.StructArray.from_arrays([parquet.binaries(pngs), pa.nulls(len(pngs), pa.string())], ["bytes", "path"])
+    images = pa.StructArray.from_arrays([pngs, pa.nulls(len(pngs), pa.string())], ["bytes", "path"])
     columns = [
         images,
         parquet.numbers(labels, pa.int64()),
@@ -62,8 +65,10 @@ def split_table(split: Split, curation: Curation, pngs: list[bytes]) -> pa.Table
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def write_parquet(table: pa.Table, path: Path) -> int:
+def write_parquet(table: "pa.Table", path: Path) -> int:
     """Write as ``datasets``' own Parquet writer would (row groups, page index, CDC as on the Hub)."""
+    from . import parquet
+
     path.parent.mkdir(parents=True, exist_ok=True)
     return parquet.write(table, table.schema, path)
 
@@ -101,8 +106,10 @@ def build(
             for name in order:
                 progress(f"{name}: reading and verifying the raw files, encoding PNGs")
                 waiters = []
-                loaded[name] = load_split_streaming(name, ws.raw_dir, lambda batch: waiters.append(encoder.submit(batch)))
-                pngs[name] = lambda waiters=waiters: [png for wait in waiters for png in wait()]
+                loaded[name] = load_split_streaming(name, ws.raw_dir, lambda batch: waiters.append(encoder.submit_packed(batch)))
+                pngs[name] = waiters
+            # Imported only now, while the PNGs are encoded (the pool forks at the first batch).
+            from . import card, croissant, parquet, sheet
             splits = {name: loaded[name] for name in SPLITS}
             chosen = curation.load(ws, version, {name: s.labels for name, s in splits.items()})
             progress("drawing the contact sheet of listed images")
@@ -110,7 +117,9 @@ def build(
             num_bytes = {}
             for name in order:
                 progress(f"{name}: writing Parquet")
-                table = split_table(splits[name], chosen, pngs[name]())
+                parts = [wait() for wait in pngs[name]]
+                images = parquet.packed_binaries(b"".join(p[0] for p in parts), np.concatenate([p[1] for p in parts]))
+                table = split_table(splits[name], chosen, images)
                 num_bytes[name] = write_parquet(table, staging / data_file(name))
         progress("writing the dataset card")
         card.write_card(ws, staging, splits, chosen, {name: num_bytes[name] for name in SPLITS})

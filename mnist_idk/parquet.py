@@ -32,26 +32,31 @@ def numbers(values: np.ndarray, pa_type: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(pa_type, len(data), [None, pa.py_buffer(data)])
 
 
-def _offsets_and_data(values: list) -> tuple[np.ndarray, bytes]:
-    lengths = np.fromiter((len(v) if v is not None else 0 for v in values), np.int64, len(values))
-    offsets = np.zeros(len(values) + 1, np.int32)
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(lengths) + 1, np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    return offsets, b"".join(v for v in values if v is not None)
+    return offsets
+
+
+def packed_binaries(data: bytes, lengths: np.ndarray) -> pa.Array:
+    """A non-null binary column whose values are ``data`` cut at ``lengths``."""
+    if int(lengths.sum()) != len(data):
+        raise ValueError("lengths do not add up to the data")
+    return pa.Array.from_buffers(pa.binary(), len(lengths), [None, pa.py_buffer(_offsets(lengths)), pa.py_buffer(data)])
 
 
 def binaries(values: list[bytes]) -> pa.Array:
     """A non-null binary column."""
-    offsets, data = _offsets_and_data(values)
-    return pa.Array.from_buffers(pa.binary(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return packed_binaries(b"".join(values), np.fromiter(map(len, values), np.int64, len(values)))
 
 
 def strings(values: list[str | None]) -> pa.Array:
     """A string column; ``None`` is null."""
-    encoded = [v.encode("utf-8") if v is not None else None for v in values]
-    offsets, data = _offsets_and_data(encoded)
-    valid = np.fromiter((v is not None for v in values), bool, len(values))
+    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    valid = np.array([v is not None for v in values], bool)
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    return pa.Array.from_buffers(pa.string(), len(values), [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
+    offsets = _offsets(np.fromiter(map(len, encoded), np.int64, len(encoded)))
+    return pa.Array.from_buffers(pa.string(), len(values), [bitmap, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
                                  null_count=int((~valid).sum()))
 
 

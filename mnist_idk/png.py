@@ -50,6 +50,12 @@ def encode_batch(images: np.ndarray) -> list[bytes]:
     return pngs
 
 
+def encode_packed(images: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """``encode_batch`` as one blob and the PNGs' lengths: 70k bytes objects need not cross processes."""
+    pngs = encode_batch(images)
+    return b"".join(pngs), np.fromiter(map(len, pngs), np.int64, len(pngs))
+
+
 class Encoder:
     """A pool of encoding processes; ``submit`` returns at once so reading can overlap encoding.
 
@@ -67,6 +73,18 @@ class Encoder:
             return lambda pngs=encode_batch(images): pngs
         futures = [self._pool.submit(encode_batch, batch) for batch in np.array_split(images, self.workers * 4)]
         return lambda: [png for future in futures for png in future.result()]
+
+    def submit_packed(self, images: np.ndarray) -> Callable[[], tuple[bytes, np.ndarray]]:
+        """``submit``, but the PNGs come back as one blob and their lengths (see ``encode_packed``)."""
+        if self._pool is None:
+            return lambda packed=encode_packed(images): packed
+        futures = [self._pool.submit(encode_packed, batch) for batch in np.array_split(images, self.workers * 4)]
+
+        def wait() -> tuple[bytes, np.ndarray]:
+            parts = [future.result() for future in futures]
+            return b"".join(part[0] for part in parts), np.concatenate([part[1] for part in parts])
+
+        return wait
 
     def __enter__(self) -> "Encoder":
         return self

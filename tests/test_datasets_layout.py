@@ -53,7 +53,7 @@ def synthetic_table(n: int, seed: int) -> pa.Table:
     labels = rng.integers(0, 10, n).astype(np.uint8)
     split = Split("test", synthetic_images(n, seed), labels)
     lists = type("C", (), {"entries": {"test": []}})()
-    table = split_table(split, lists, encode_pngs(split.images, workers=1))
+    table = split_table(split, lists, parquet.binaries(encode_pngs(split.images, workers=1)))
     reasons = [None if rng.random() < 0.9 else "ambiguous" for _ in range(n)]
     return table.set_column(4, "reason", pa.array(reasons, pa.string()))
 
