@@ -129,24 +129,27 @@ def decode_canonical(data, offsets: np.ndarray, height: int = 28, width: int = 2
     canonical[at] &= (length == ends[at] - starts[at] - fixed) & (idat[:, 4:] == np.frombuffer(b"IDAT", np.uint8)).all(axis=1)
 
     row_bytes = height * (width + 1)
-    rows = np.zeros((n, row_bytes), np.uint8)
-    view = memoryview(data)
-    for i, start, end in zip(np.flatnonzero(canonical).tolist(), starts[canonical].tolist(), ends[canonical].tolist()):
-        stream, crc_end = view[start + len(head) + 8 : end - len(tail) - 4], end - len(tail)
-        if zlib.crc32(stream, _IDAT_CRC) != int.from_bytes(view[crc_end - 4 : crc_end], "big"):
-            canonical[i] = False
+    at = np.flatnonzero(canonical)
+    crc_at = ends[at, None] - len(tail) - 4 + np.arange(4)
+    crcs = (buffer[crc_at].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1])).tolist()
+    view, found, rows = memoryview(data), [], []
+    crc32, decompressobj, error = zlib.crc32, zlib.decompressobj, zlib.error
+    for i, start, end, crc in zip(at.tolist(), (starts[at] + len(head) + 8).tolist(), (ends[at] - len(tail) - 4).tolist(), crcs):
+        stream = view[start:end]
+        if crc32(stream, _IDAT_CRC) != crc:
             continue
-        inflate = zlib.decompressobj()
+        inflate = decompressobj()
         try:
             raw = inflate.decompress(stream, row_bytes + 1)
-        except zlib.error:
-            canonical[i] = False
+        except error:
             continue
-        if len(raw) != row_bytes or not inflate.eof or inflate.unused_data or inflate.unconsumed_tail:
-            canonical[i] = False
-            continue
-        rows[i] = np.frombuffer(raw, np.uint8)
-    rows = rows.reshape(n, height, width + 1)
-    canonical &= (rows[:, :, 0] == 0).all(axis=1)
-    pixels[canonical] = rows[canonical, :, 1:]
+        if len(raw) == row_bytes and inflate.eof and not inflate.unused_data and not inflate.unconsumed_tail:
+            found.append(i)
+            rows.append(raw)
+    canonical[:] = False
+    rows = np.frombuffer(b"".join(rows), np.uint8).reshape(len(found), height, width + 1)
+    unfiltered = (rows[:, :, 0] == 0).all(axis=1)  # other row filters: left to a general decoder
+    found = np.array(found, np.int64)[unfiltered]
+    canonical[found] = True
+    pixels[found] = rows[unfiltered, :, 1:]
     return pixels, canonical
