@@ -93,7 +93,7 @@ def build(
     view = None
     try:
         if validate:
-            from .validate import DatasetsView
+            from .datasets_view import DatasetsView
 
             view = DatasetsView()  # imports datasets in its own process while we encode
         # The encoding processes are the bottleneck; everything else happens while they work:

@@ -229,7 +229,8 @@ def test_api_raises_our_error_type(tmp_path):
 
 
 def test_datasets_view_reads_labels_rows_and_card_with_datasets(small_build, small_lists, real_splits):
-    from mnist_idk.validate import DatasetsView, datasets_problems, expected_columns
+    from mnist_idk.datasets_view import DatasetsView, datasets_problems
+    from mnist_idk.validate import expected_columns
 
     cur = curation.load(workspace(small_lists), "working", {n: s.labels for n, s in real_splits.items()})
     labels = {name: expected_columns(split, cur)[0] for name, split in real_splits.items()}
