@@ -1,13 +1,20 @@
-"""Build speed: the obvious `datasets` path against `mnist_idk.build`, measured in one run.
+"""Build speed as users feel it: whole processes, the obvious `datasets` path against `mnist-idk`.
 
-    python benchmarks/build.py [--reps 3] [--raw-dir raw/mnist]
+    python benchmarks/build.py [--reps 5] [--raw-dir raw/mnist]
+
+Run it from a checkout (the lists and raw files are found as `mnist-idk` finds them). Each
+repetition runs, in turn and each as its own process:
 
 (a) naive: `Dataset.from_dict` with one PIL image per row and the same Features, then
-    `to_parquet` (what a tutorial would write); (b) ours: `mnist_idk.build(validate=False)`.
-Both start from the raw .gz files and write both splits (70k images). Also times validation
-(every image decoded and compared), measures the peak memory of a build (PSS summed over the process tree, sampled),
-and checks that both outputs load with `load_dataset` to the same pixels and labels.
-The last line is the ratio naive/ours.
+    `to_parquet`, for both splits from the raw .gz files (what a tutorial would write);
+(b) `mnist-idk build --no-validate`;
+(c) `mnist-idk build` (the default: validates, including `load_dataset`);
+(d) start-up: `python -c "import click"`, `mnist-idk --help` and every `mnist-idk COMMAND --help`.
+
+Medians over the repetitions are compared; alternating keeps the ratios meaningful on a noisy
+machine. It also measures the peak memory of a default build (PSS summed over its process tree,
+sampled) and checks that the naive and our outputs load with `load_dataset` to the same pixels
+and labels. The last line holds the ratios.
 """
 
 from __future__ import annotations
@@ -21,22 +28,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import datasets
-import numpy as np
-from PIL import Image
-
-from mnist_idk.build import build, relabel
-from mnist_idk import curation
-from mnist_idk.features import FEATURES
-from mnist_idk.raw import SPLITS, load_split
-from mnist_idk.workspace import Workspace
-from mnist_idk.validate import validate_build
-
-datasets.disable_progress_bars()
+CLI = [sys.executable, "-m", "mnist_idk"]
 
 
-def naive(out: Path, ws: Workspace) -> None:
-    """The tutorial way: PIL images into Dataset.from_dict, then to_parquet."""
+def naive(out: Path, raw_dir: Path | None) -> None:
+    """The tutorial way: PIL images into Dataset.from_dict, then to_parquet (run as its own process)."""
+    import datasets
+    from PIL import Image
+
+    from mnist_idk import curation
+    from mnist_idk.build import relabel
+    from mnist_idk.features import FEATURES
+    from mnist_idk.raw import SPLITS, load_split
+    from mnist_idk.workspace import Workspace
+
+    datasets.disable_progress_bars()
+    ws = Workspace.find(raw_dir=raw_dir)
     splits = {name: load_split(name, ws.raw_dir) for name in SPLITS}
     cur = curation.load(ws, curation.WORKING, raw_labels={n: s.labels for n, s in splits.items()})
     for name, split in splits.items():
@@ -54,14 +61,23 @@ def naive(out: Path, ws: Workspace) -> None:
         ds.to_parquet(str(out / "data" / f"{name}-00000-of-00001.parquet"))
 
 
-def timed(function, reps: int) -> list[float]:
-    times = []
-    for _ in range(reps):
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            function(Path(tmp) / "out")
-            times.append(time.perf_counter() - start)
-    return times
+def subcommands(path: list[str], env: dict) -> list[str]:
+    """Every command under ``mnist-idk PATH`` (groups' commands too), read from ``--help``."""
+    text = subprocess.run([*CLI, *path, "--help"], capture_output=True, text=True, check=True, env=env).stdout
+    if "Commands:" not in text:
+        return []
+    names = [line.split()[0] for line in text.split("Commands:")[1].splitlines() if line.startswith("  ") and line.strip()]
+    found = []
+    for name in names:
+        found.append(" ".join([*path, name]))
+        found += subcommands([*path, name], env)
+    return found
+
+
+def run(command: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
 
 
 def tree_pss_kib(pid: int) -> int:
@@ -79,26 +95,25 @@ def tree_pss_kib(pid: int) -> int:
     return total
 
 
-def peak_rss_mib(raw_dir: Path | None) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        code = ("from mnist_idk import Workspace, build; "
-                f"build(Workspace.find(raw_dir={raw_dir and str(raw_dir)!r}), {str(Path(tmp) / 'out')!r}, validate=False)")
-        env = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
-        process = subprocess.Popen([sys.executable, "-c", code], env=env)
-        peak = 0
-        while process.poll() is None:
-            peak = max(peak, tree_pss_kib(process.pid))
-            time.sleep(0.01)
-        if process.returncode:
-            raise SystemExit("the build subprocess failed")
-        return peak / 1024
+def peak_pss_mib(command: list[str], env: dict) -> float:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, tree_pss_kib(process.pid))
+        time.sleep(0.005)
+    if process.returncode:
+        raise SystemExit(f"{command} failed")
+    return peak / 1024
 
 
 def same_content(naive_dir: Path, our_dir: Path) -> bool:
+    import datasets
+    import numpy as np
+
     cache = str(naive_dir.parent / "cache")  # inside the benchmark's temporary directory
     a = datasets.load_dataset(str(naive_dir / "data"), cache_dir=cache)
     b = datasets.load_dataset(str(our_dir), cache_dir=cache)
-    for name in SPLITS:
+    for name in ("train", "test"):
         x, y = a[name].with_format("numpy"), b[name].with_format("numpy")
         if not (np.array_equal(x["image"], y["image"]) and np.array_equal(x["label"], y["label"])):
             return False
@@ -107,30 +122,45 @@ def same_content(naive_dir: Path, our_dir: Path) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--raw-dir", type=Path, default=None)
+    parser.add_argument("--naive", type=Path, help=argparse.SUPPRESS)  # internal: run (a) into this directory
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; datasets {datasets.__version__}")
+    if args.naive:
+        return naive(args.naive, args.raw_dir)
 
-    ws = Workspace.find(raw_dir=args.raw_dir)
-    ours_times = timed(lambda out: build(ws, out, validate=False), args.reps)
-    naive_times = timed(lambda out: naive(out, ws), args.reps)
+    env = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+    raw = ["--raw-dir", str(args.raw_dir)] if args.raw_dir else []
+    commands = subcommands([], env)
+    times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ours_dir, naive_dir = Path(tmp) / "ours", Path(tmp) / "naive"
-        build(ws, ours_dir, validate=False)
-        naive(naive_dir, ws)
-        start = time.perf_counter()
-        problems = validate_build(ws, ours_dir, with_load_dataset=False)
-        validate_time = time.perf_counter() - start
-        identical = same_content(naive_dir, ours_dir)
-    ours, slow = statistics.median(ours_times), statistics.median(naive_times)
-    print(f"naive datasets build: median {slow:.2f} s of {[round(t, 2) for t in naive_times]}")
-    print(f"mnist-idk build:      median {ours:.2f} s of {[round(t, 2) for t in ours_times]}")
-    print(f"validation (70k decoded + compared): {validate_time:.2f} s, {len(problems)} problems "
-          f"({'faster' if validate_time <= slow else 'SLOWER'} than the naive build)")
-    print(f"peak memory of a build (PSS of the process tree): {peak_rss_mib(args.raw_dir):.0f} MiB")
+        out = Path(tmp)
+        cases = {
+            "naive": [sys.executable, __file__, "--naive", str(out / "naive"), *raw],
+            "no-validate": [*CLI, "build", "--no-validate", "-q", "--out", str(out / "fast"), *raw],
+            "build": [*CLI, "build", "-q", "--out", str(out / "ours"), *raw],
+            "import click": [sys.executable, "-c", "import click"],
+            "--help": [*CLI, "--help"],
+            **{f"{name} --help": [*CLI, *name.split(), "--help"] for name in commands},
+        }
+        for command in cases.values():  # warm-up: caches, .pyc files
+            run(command, env)
+        for _ in range(args.reps):
+            for name, command in cases.items():
+                times.setdefault(name, []).append(run(command, env))
+        peak = peak_pss_mib(cases["build"], env)
+        identical = same_content(out / "naive", out / "ours")
+
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; {args.reps} alternated repetitions")
+    for name, values in times.items():
+        print(f"  {name:24s} median {median[name]:6.2f} s  of {[round(t, 2) for t in values]}")
+    slowest_help = max((name for name in median if name.endswith("--help")), key=median.get)
+    print(f"peak memory of a default build (PSS of its process tree): {peak:.0f} MiB")
     print(f"load_dataset gives identical pixels and labels: {identical}")
-    print(f"ratio naive/ours: {slow / ours:.1f}x")
+    print(f"ratios: naive/no-validate {median['naive'] / median['no-validate']:.1f}x, "
+          f"naive/build {median['naive'] / median['build']:.1f}x, "
+          f"slowest help ({slowest_help}) / import click {median[slowest_help] / median['import click']:.1f}x")
 
 
 if __name__ == "__main__":

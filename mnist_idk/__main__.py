@@ -1,5 +1,6 @@
 """``python -m mnist_idk`` is the ``mnist-idk`` command."""
 
-from .cli import main
+if __name__ == "__main__":  # not when a spawned worker process re-imports the main module
+    from .cli import main
 
-main(prog_name="mnist-idk")
+    main(prog_name="mnist-idk")

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import datasets
 import numpy as np
-import pyarrow as pa
 
-from . import card, croissant, curation, sheet
+from . import curation
 from .curation import Curation
 from .errors import MnistIdkError
-from .features import FEATURES, IDK_ID, data_file
+from .features import arrow_schema, data_file, label_id
 from .png import Encoder
 from .raw import SPLIT_SIZES, SPLITS, Split, load_split_streaming
 from .staging import make_staging, replace_dir
@@ -43,35 +41,36 @@ def relabel(split: Split, curation: Curation) -> tuple[np.ndarray, list[str | No
     labels = split.labels.astype(np.int64)
     reasons: list[str | None] = [None] * len(labels)
     for entry in curation.entries[split.name]:
-        labels[entry.index] = FEATURES["label"].str2int(entry.label)
+        labels[entry.index] = label_id(entry.label)
         reasons[entry.index] = entry.reason
     return labels, reasons
 
 
-def split_table(split: Split, curation: Curation, pngs: list[bytes]) -> pa.Table:
-    """The split as an Arrow table with exactly the storage types ``FEATURES`` prescribes."""
+def split_table(split: Split, curation: Curation, pngs: "pa.Array") -> "pa.Table":
+    """The split as an Arrow table with exactly the storage types the published features prescribe."""
+    import pyarrow as pa
+
+    from . import parquet
+
     labels, reasons = relabel(split, curation)
-    schema = FEATURES.arrow_schema
-    images = pa.StructArray.from_arrays(
-        [pa.array(pngs, pa.binary()), pa.nulls(len(pngs), pa.string())], ["bytes", "path"]
-    )
-    columns = {
-        "image": images,
-        "label": pa.array(labels, pa.int64()),
-        "original_label": pa.array(split.labels, pa.int64()),
-        "mnist_index": pa.array(np.arange(len(labels), dtype=np.int32)),
-        "reason": pa.array(reasons, pa.string()),
-    }
-    return pa.Table.from_pydict(columns, schema=schema)
+    schema = arrow_schema()
+    images = pa.StructArray.from_arrays([pngs, pa.nulls(len(pngs), pa.string())], ["bytes", "path"])
+    columns = [
+        images,
+        parquet.numbers(labels, pa.int64()),
+        parquet.numbers(split.labels, pa.int64()),
+        parquet.numbers(np.arange(len(labels)), pa.int32()),
+        parquet.strings(reasons),
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
-def write_parquet(table: pa.Table, path: Path) -> int:
-    """Write with ``datasets``' own Parquet writer (row groups, page index, CDC as on the Hub)."""
+def write_parquet(table: "pa.Table", path: Path) -> int:
+    """Write as ``datasets``' own Parquet writer would (row groups, page index, CDC as on the Hub)."""
+    from . import parquet
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A fixed fingerprint: hashing 15 MB of PNGs to name a cache entry we never use costs time.
-    dataset = datasets.Dataset(table, info=datasets.DatasetInfo(features=FEATURES), fingerprint="mnist-idk")
-    dataset.to_parquet(str(path))
-    return table.nbytes
+    return parquet.write(table, table.schema, path)
 
 
 def build(
@@ -91,7 +90,12 @@ def build(
     ws.version_dir(version)  # an unknown release or missing working lists fail before anything is written
     created_parent = not out.parent.exists()
     staging = make_staging(out)
+    view = None
     try:
+        if validate:
+            from .datasets_view import DatasetsView
+
+            view = DatasetsView()  # imports datasets in its own process while we encode
         # The encoding processes are the bottleneck; everything else happens while they work:
         # images are handed to them while the raw files are still being gunzipped, and the
         # small test split goes first so its Parquet file is written while train encodes.
@@ -102,8 +106,10 @@ def build(
             for name in order:
                 progress(f"{name}: reading and verifying the raw files, encoding PNGs")
                 waiters = []
-                loaded[name] = load_split_streaming(name, ws.raw_dir, lambda batch: waiters.append(encoder.submit(batch)))
-                pngs[name] = lambda waiters=waiters: [png for wait in waiters for png in wait()]
+                loaded[name] = load_split_streaming(name, ws.raw_dir, lambda batch: waiters.append(encoder.submit_packed(batch)))
+                pngs[name] = waiters
+            # Imported only now, while the PNGs are encoded (the pool forks at the first batch).
+            from . import card, croissant, parquet, sheet
             splits = {name: loaded[name] for name in SPLITS}
             chosen = curation.load(ws, version, {name: s.labels for name, s in splits.items()})
             progress("drawing the contact sheet of listed images")
@@ -111,7 +117,9 @@ def build(
             num_bytes = {}
             for name in order:
                 progress(f"{name}: writing Parquet")
-                table = split_table(splits[name], chosen, pngs[name]())
+                parts = [wait() for wait in pngs[name]]
+                images = parquet.packed_binaries(b"".join(p[0] for p in parts), np.concatenate([p[1] for p in parts]))
+                table = split_table(splits[name], chosen, images)
                 num_bytes[name] = write_parquet(table, staging / data_file(name))
         progress("writing the dataset card")
         card.write_card(ws, staging, splits, chosen, {name: num_bytes[name] for name in SPLITS})
@@ -120,7 +128,7 @@ def build(
             from .validate import validate_build
 
             progress("validating the build against the raw files")
-            problems = validate_build(ws, staging, version=chosen.version)
+            problems = validate_build(ws, staging, version=chosen.version, splits=splits, view=view)
             if problems:
                 raise MnistIdkError(f"{out}: the build does not validate:\n" + "\n".join(problems))
         replace_dir(staging, out)
@@ -129,4 +137,7 @@ def build(
         if created_parent and not any(out.parent.iterdir()):
             out.parent.rmdir()
         raise
+    finally:
+        if view is not None:
+            view.__exit__(None, None, None)
     return BuildResult(out, chosen, {name: len(s.labels) for name, s in splits.items()})

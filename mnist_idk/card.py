@@ -1,7 +1,9 @@
 """The dataset card: YAML the Hub and ``datasets`` read, and a body whose every number is computed.
 
-The YAML is assembled with the libraries that consume it (``huggingface_hub.DatasetCardData``,
-``datasets.DatasetInfo``), so ``load_dataset`` sees the same features and splits we wrote.
+The YAML is what ``huggingface_hub.DatasetCardData`` with ``datasets``' ``MetadataConfigs`` and
+``DatasetInfosDict`` would write (a test compares the bytes), assembled here as plain data because
+importing ``datasets`` would cost a build ~0.8 s; ``load_dataset`` reads the same features and
+splits back, which validation checks.
 """
 
 from __future__ import annotations
@@ -14,16 +16,13 @@ from pathlib import Path
 from string import Template
 from typing import Mapping
 
-import datasets
 import numpy as np
-from datasets.info import DatasetInfosDict
-from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCard, DatasetCardData
+import yaml
 
 from . import curation
 from .curation import REASONS, Curation
 from .errors import MnistIdkError
-from .features import FEATURES, data_file
+from .features import data_file, label_id, yaml_features
 from .raw import Split
 from .sheet import CARD_PER_REASON, CARD_SHEET, reason_sheet
 from .workspace import Workspace
@@ -51,7 +50,7 @@ def table(header: list[str], rows: list[list[object]]) -> str:
 def final_labels(split: Split, cur: Curation) -> np.ndarray:
     labels = split.labels.astype(np.int64)
     for entry in cur.entries[split.name]:
-        labels[entry.index] = FEATURES["label"].str2int(entry.label)
+        labels[entry.index] = label_id(entry.label)
     return labels
 
 
@@ -67,7 +66,7 @@ def class_counts(splits: Mapping[str, Split], cur: Curation) -> dict[str, dict[s
 
 
 def class_counts_table(counts: dict[str, dict[str, list[int]]]) -> str:
-    header = ["split", ""] + list(FEATURES["label"].names) + ["total"]
+    header = ["split", ""] + list(curation.LABELS) + ["total"]
     rows = []
     for name, both in counts.items():
         for when in ("before", "after"):
@@ -148,33 +147,38 @@ image; prediction `0`-`9` or `IDK`; confidence optional, higher = surer) and run
 """
 
 
-def card_data(splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int], out: Path) -> DatasetCardData:
-    data = DatasetCardData(
-        license="cc-by-sa-3.0",
-        language=["en"],
-        pretty_name="MNIST-IDK",
-        task_categories=["image-classification"],
-        task_ids=["multi-class-image-classification"],
-        size_categories=["10K<n<100K"],
-        source_datasets=["extended|mnist"],
-        annotations_creators=["expert-generated"],
-        tags=["mnist", "abstention", "selective-classification", "label-noise"],
-        curation_version=cur.version,
-    )
-    MetadataConfigs(
-        {"default": {"data_files": [{"split": name, "path": data_file(name)} for name in splits]}}
-    ).to_dataset_card_data(data)
+def card_data(splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int], out: Path) -> dict:
+    """The card's YAML as data, in the order ``DatasetCardData.to_dict()`` gives it."""
     download_size = sum((out / data_file(name)).stat().st_size for name in splits)
-    info = datasets.DatasetInfo(
-        features=FEATURES,
-        splits=datasets.SplitDict(
-            {name: datasets.SplitInfo(name, num_bytes[name], len(s.labels)) for name, s in splits.items()}
-        ),
-        download_size=download_size,
-        dataset_size=sum(num_bytes.values()),
-    )
-    DatasetInfosDict({"default": info}).to_dataset_card_data(data)
-    return data
+    return {
+        "annotations_creators": ["expert-generated"],
+        "language": ["en"],
+        "license": "cc-by-sa-3.0",
+        "size_categories": ["10K<n<100K"],
+        "source_datasets": ["extended|mnist"],
+        "task_categories": ["image-classification"],
+        "task_ids": ["multi-class-image-classification"],
+        "pretty_name": "MNIST-IDK",
+        "tags": ["mnist", "abstention", "selective-classification", "label-noise"],
+        "curation_version": cur.version,
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": name, "path": data_file(name)} for name in splits]}
+        ],
+        "dataset_info": {
+            "features": yaml_features(),
+            "splits": [
+                {"name": name, "num_bytes": num_bytes[name], "num_examples": len(s.labels)}
+                for name, s in splits.items()
+            ],
+            "download_size": download_size,
+            "dataset_size": sum(num_bytes.values()),
+        },
+    }
+
+
+def to_yaml(data: dict) -> str:
+    """``DatasetCardData.to_yaml()``: huggingface_hub's ``yaml.dump`` settings."""
+    return yaml.dump(data, sort_keys=False, allow_unicode=True).strip()
 
 
 def reason_sheets(cur: Curation) -> str:
@@ -221,7 +225,8 @@ def listed_block(listed: list[list[object]]) -> str:
 
 
 def render(ws: Workspace, splits: Mapping[str, Split], cur: Curation, num_bytes: Mapping[str, int],
-           out: Path) -> DatasetCard:
+           out: Path) -> str:
+    """The whole README.md: YAML front matter, then the template filled with computed tables."""
     listed = [
         [split, e.index, e.original, e.label, e.reason, escape(e.note)]
         for split, entries in cur.entries.items()
@@ -244,18 +249,20 @@ def render(ws: Workspace, splits: Mapping[str, Split], cur: Curation, num_bytes:
         listed_table=listed_block(listed),
         project_url=PROJECT_URL,
     )
-    return DatasetCard(f"---\n{card_data(splits, cur, num_bytes, out).to_yaml()}\n---\n\n{body}")
+    return f"---\n{to_yaml(card_data(splits, cur, num_bytes, out))}\n---\n\n{body}"
 
 
 def write_card(ws: Workspace, out: Path, splits: Mapping[str, Split], cur: Curation,
                num_bytes: Mapping[str, int]) -> Path:
     path = out / "README.md"
-    path.write_text(str(render(ws, splits, cur, num_bytes, out)), "utf-8")
+    path.write_text(render(ws, splits, cur, num_bytes, out), "utf-8")
     return path
 
 
 def recorded_version(out: Path) -> str:
     """The curation version a build's card records (``curation_version`` in its YAML)."""
+    from huggingface_hub import DatasetCard
+
     path = Path(out) / "README.md"
     try:
         version = DatasetCard.load(path).data.to_dict().get("curation_version")

@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
-from . import curation
 from .errors import MnistIdkError
 from .workspace import Workspace
 
@@ -97,9 +95,6 @@ def labels_of(splits: dict) -> dict:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Build and publish MNIST-IDK: MNIST with an 11th class, IDK, for undecidable digits."""
-    import datasets
-
-    datasets.disable_progress_bars()
 
 
 @main.command()
@@ -157,7 +152,7 @@ def validate(ws: Workspace, directory: Path, version: str | None, skip_load_data
 @with_workspace
 def lint(ws: Workspace, no_raw: bool) -> None:
     """Check the curation lists: format, indices, original labels, reasons, released files."""
-    from . import review
+    from . import curation, review
 
     ws.require_working("lint")
     problems = review.lint(ws, labels=None if no_raw else labels_of(load_raw(ws)))
@@ -217,7 +212,7 @@ def show(ws: Workspace, split: str, indices: tuple[int, ...], out: Path, version
 
     Example: mnist-idk show train 172 4476 --out look.png
     """
-    from . import sheet
+    from . import curation, sheet
 
     splits = load_raw(ws)
     chosen = curation.load(ws, version or ws.default_version(), raw_labels=labels_of(splits))
@@ -237,6 +232,7 @@ def show(ws: Workspace, split: str, indices: tuple[int, ...], out: Path, version
 @with_workspace
 def sheet(ws: Workspace, version: str | None, split: str, by: str, out_dir: Path, limit: int | None) -> None:
     """Contact sheets of every listed image, grouped by reason or digit; prints the paths."""
+    from . import curation
     from . import sheet as sheets
 
     splits = load_raw(ws)
@@ -267,6 +263,8 @@ def diff(ws: Workspace, old: str, new: str, split: str | None, markdown: bool, s
     OLD and NEW are each a release (v1.0.0), 'working' (the working lists), a git revision of this
     checkout (HEAD, origin/main), or a CSV file of one split.
     """
+    import numpy as np
+
     from . import diff as diffs
     from . import sheet as sheets
 
@@ -356,7 +354,7 @@ def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_pat
 
     Example: mnist-idk suggest --split test --top 50 --sheet look.png
     """
-    from . import review
+    from . import curation, review
     from . import suggest as suggesting
 
     report = progress_printer(quiet)
@@ -422,7 +420,7 @@ def evaluate(ws: Workspace, predictions: Path, version: str | None, split: str, 
 
     Example: mnist-idk evaluate preds.csv --version v1.0.0 --json scores.json --plot rc.png
     """
-    from . import card, metrics
+    from . import card, curation, metrics
     from . import evaluate as evaluating
 
     if version is None:

@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 
 from . import card, curation
-from .features import FEATURES, data_file
+from .curation import LABELS
+from .features import data_file
 from .raw import SPLITS
 from .workspace import Workspace
 
@@ -96,7 +97,7 @@ def release_date(ws: Workspace, version: str) -> str | None:
 
 def metadata(ws: Workspace, out: Path, version: str) -> dict:
     """The Croissant description of the build at ``out`` (its Parquet files must exist)."""
-    names = FEATURES["label"].names
+    names = list(LABELS)
     files = [
         {
             "@type": "cr:FileObject",

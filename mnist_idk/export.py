@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from . import idx
 from .errors import MnistIdkError
-from .features import FEATURES, data_file
+from .curation import LABELS
+from .features import data_file
 from .raw import RAW_FILES, SPLITS
 from .staging import make_staging, replace_dir
 
@@ -34,7 +35,7 @@ def _table(build: Path, split: str):
 
 
 def write_imagefolder(build: Path, staging: Path) -> None:
-    names = FEATURES["label"].names
+    names = list(LABELS)
     for split in SPLITS:
         table = _table(build, split)
         pngs = table.column("image").combine_chunks().field("bytes").to_pylist()

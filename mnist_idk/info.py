@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 
 from . import curation
 from .errors import MnistIdkError
-from .features import FEATURES, data_file
+from .curation import LABELS
+from .features import data_file
 from .card import recorded_version
 from .push import build_files
 from .raw import SPLITS
@@ -19,7 +20,7 @@ def summary(out: Path) -> str:
     """Version, rows and counts per class, IDK by reason, and every file with size and sha256."""
     out = Path(out)
     version = recorded_version(out)
-    names = FEATURES["label"].names
+    names = list(LABELS)
     lines = [f"{out}: MNIST-IDK, curation {version}" + ("" if version != curation.WORKING else " (unreleased)")]
     for split in SPLITS:
         path = out / data_file(split)

@@ -50,6 +50,12 @@ def encode_batch(images: np.ndarray) -> list[bytes]:
     return pngs
 
 
+def encode_packed(images: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """``encode_batch`` as one blob and the PNGs' lengths: 70k bytes objects need not cross processes."""
+    pngs = encode_batch(images)
+    return b"".join(pngs), np.fromiter(map(len, pngs), np.int64, len(pngs))
+
+
 class Encoder:
     """A pool of encoding processes; ``submit`` returns at once so reading can overlap encoding.
 
@@ -68,6 +74,18 @@ class Encoder:
         futures = [self._pool.submit(encode_batch, batch) for batch in np.array_split(images, self.workers * 4)]
         return lambda: [png for future in futures for png in future.result()]
 
+    def submit_packed(self, images: np.ndarray) -> Callable[[], tuple[bytes, np.ndarray]]:
+        """``submit``, but the PNGs come back as one blob and their lengths (see ``encode_packed``)."""
+        if self._pool is None:
+            return lambda packed=encode_packed(images): packed
+        futures = [self._pool.submit(encode_packed, batch) for batch in np.array_split(images, self.workers * 4)]
+
+        def wait() -> tuple[bytes, np.ndarray]:
+            parts = [future.result() for future in futures]
+            return b"".join(part[0] for part in parts), np.concatenate([part[1] for part in parts])
+
+        return wait
+
     def __enter__(self) -> "Encoder":
         return self
 
@@ -80,3 +98,58 @@ def encode_pngs(images: np.ndarray, workers: int | None = None) -> list[bytes]:
     """PNG bytes for every image, spread over ``workers`` processes (default: all cores)."""
     with Encoder(workers if len(images) >= 2000 else 1) as encoder:
         return encoder.submit(images)()
+
+
+def decode_canonical(data, offsets: np.ndarray, height: int = 28, width: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of the PNGs ``data[offsets[i]:offsets[i + 1]]`` that have exactly the form written above.
+
+    Returns ``(pixels, canonical)``. A PNG is canonical when every byte is accounted for: the
+    signature and IHDR (8-bit grayscale, ``height`` x ``width``, no interlace) are the fixed bytes,
+    one IDAT whose CRC matches holds one complete zlib stream (checksum verified by zlib) of
+    exactly ``height`` rows that all use filter 0, then IEND and nothing else. Such a file can
+    only mean these pixels, and Pillow decodes it to them (a test checks this on corrupted
+    inputs); anything else is left (``canonical`` False, pixels 0) for a general decoder to
+    judge. This skips Pillow's per-image setup: ~4 µs per image instead of ~30.
+    """
+    n = len(offsets) - 1
+    pixels = np.zeros((n, height, width), np.uint8)
+    head = np.frombuffer(_header(height, width), np.uint8)
+    tail = np.frombuffer(_IEND, np.uint8)
+    buffer = np.frombuffer(data, np.uint8)
+    starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+    fixed = len(head) + 8 + 4 + len(tail)  # header, IDAT length and tag, IDAT CRC, IEND
+    canonical = ends - starts >= fixed
+    at = np.flatnonzero(canonical)
+    canonical[at] = (buffer[starts[at, None] + np.arange(len(head))] == head).all(axis=1)
+    at = np.flatnonzero(canonical)
+    canonical[at] &= (buffer[ends[at, None] - len(tail) + np.arange(len(tail))] == tail).all(axis=1)
+    at = np.flatnonzero(canonical)
+    idat = buffer[starts[at, None] + len(head) + np.arange(8)]
+    length = idat[:, :4].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1])
+    canonical[at] &= (length == ends[at] - starts[at] - fixed) & (idat[:, 4:] == np.frombuffer(b"IDAT", np.uint8)).all(axis=1)
+
+    row_bytes = height * (width + 1)
+    at = np.flatnonzero(canonical)
+    crc_at = ends[at, None] - len(tail) - 4 + np.arange(4)
+    crcs = (buffer[crc_at].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1])).tolist()
+    view, found, rows = memoryview(data), [], []
+    crc32, decompressobj, error = zlib.crc32, zlib.decompressobj, zlib.error
+    for i, start, end, crc in zip(at.tolist(), (starts[at] + len(head) + 8).tolist(), (ends[at] - len(tail) - 4).tolist(), crcs):
+        stream = view[start:end]
+        if crc32(stream, _IDAT_CRC) != crc:
+            continue
+        inflate = decompressobj()
+        try:
+            raw = inflate.decompress(stream, row_bytes + 1)
+        except error:
+            continue
+        if len(raw) == row_bytes and inflate.eof and not inflate.unused_data and not inflate.unconsumed_tail:
+            found.append(i)
+            rows.append(raw)
+    canonical[:] = False
+    rows = np.frombuffer(b"".join(rows), np.uint8).reshape(len(found), height, width + 1)
+    unfiltered = (rows[:, :, 0] == 0).all(axis=1)  # other row filters: left to a general decoder
+    found = np.array(found, np.int64)[unfiltered]
+    canonical[found] = True
+    pixels[found] = rows[unfiltered, :, 1:]
+    return pixels, canonical

@@ -226,3 +226,34 @@ def test_help_explains_every_command():
 def test_api_raises_our_error_type(tmp_path):
     with pytest.raises(MnistIdkError):
         build(workspace(), tmp_path / "o", version="nonsense")
+
+
+def test_datasets_view_reads_labels_rows_and_card_with_datasets(small_build, small_lists, real_splits):
+    from mnist_idk.datasets_view import DatasetsView, datasets_problems
+    from mnist_idk.validate import expected_columns
+
+    cur = curation.load(workspace(small_lists), "working", {n: s.labels for n, s in real_splits.items()})
+    labels = {name: expected_columns(split, cur)[0] for name, split in real_splits.items()}
+    assert datasets_problems(str(small_build), labels) == []
+    wrong = {**labels, "train": np.r_[[3], labels["train"][1:]]}
+    assert datasets_problems(str(small_build), wrong) == [f"{small_build}: load_dataset gives other train labels than the lists"]
+    short = {**labels, "test": labels["test"][:-1]}
+    found = datasets_problems(str(small_build), short)
+    assert any("datasets reads 10000 examples for test from dataset_info, expected 9999" in p for p in found)
+    assert any("load_dataset gives 10000 test rows, expected 9999" in p for p in found)
+    with DatasetsView() as view:  # a crash in its process is a finding, never a pass
+        assert "the datasets check failed" in view.check(small_build / "nowhere", labels)()[0]
+
+
+def test_validate_with_load_dataset_reports_tampered_parquet_metadata(small_build, small_lists, tmp_path, monkeypatch):
+    def retag(copy):
+        path = copy / data_file("test")
+        table = pq.read_table(path)
+        meta = dict(table.schema.metadata)
+        meta[b"huggingface"] = meta[b"huggingface"].replace(b'"IDK"', b'"idk"')
+        pq.write_table(table.replace_schema_metadata(meta), path)
+
+    copy = tampered(small_build, tmp_path, retag)
+    monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(small_lists))
+    result = CliRunner().invoke(main, ["validate", str(copy)])
+    assert result.exit_code == 2 and "features in the Parquet metadata are" in result.output
