@@ -110,6 +110,7 @@ def same_content(naive_dir: Path, our_dir: Path) -> bool:
     import datasets
     import numpy as np
 
+    datasets.disable_progress_bars()
     cache = str(naive_dir.parent / "cache")  # inside the benchmark's temporary directory
     a = datasets.load_dataset(str(naive_dir / "data"), cache_dir=cache)
     b = datasets.load_dataset(str(our_dir), cache_dir=cache)

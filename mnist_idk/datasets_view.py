@@ -13,6 +13,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -93,9 +94,10 @@ def datasets_problems(out: str, labels: dict) -> list[str]:
 class DatasetsView:
     """A fresh interpreter that imports ``datasets`` as soon as it starts, then runs ``datasets_problems``.
 
-    Start it before the slow work so the import overlaps it. A plain subprocess (no fork of this
-    process, no helper threads here) talking pickles over its stdin and stdout. Use as a context
-    manager; ``check`` may be called once.
+    Start it before the slow work so the import overlaps it. A plain subprocess (this process is
+    not forked) talking pickles over its stdin and stdout; the request is written by a short-lived
+    thread, since the process reads it only once warm. Use as a context manager; ``check`` may be
+    called once.
     """
 
     def __init__(self) -> None:
@@ -105,11 +107,21 @@ class DatasetsView:
 
     def check(self, out: Path, labels: dict) -> Callable[[], list[str]]:
         """Send the request now; the returned function waits for the problems."""
-        pickle.dump((str(out), labels), self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        self._process.stdin.close()
+        request = pickle.dumps((str(out), labels), protocol=pickle.HIGHEST_PROTOCOL)
+
+        def send() -> None:
+            try:
+                self._process.stdin.write(request)
+                self._process.stdin.close()
+            except (OSError, ValueError):
+                pass  # it died; wait() says so
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
 
         def wait() -> list[str]:
             result = self._process.stdout.read()
+            sender.join()
             if self._process.wait() != 0 or not result:
                 return [f"{out}: the datasets check failed (exit status {self._process.returncode}; see its message above)"]
             return pickle.loads(result)
