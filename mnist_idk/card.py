@@ -192,17 +192,15 @@ def review_section(ws: Workspace, version: str) -> str:
     """How much of MNIST this version's review record covers, by split and source; "" without a record."""
     from . import review
 
-    if version == curation.WORKING and not (ws.lists_dir / review.RECORD).is_dir():
-        return ""
     record = review.load_record(ws, version)
     if not any(record.values()):
         return ""
-    kinds = sorted({s.split(":")[0].split("-v")[0] for rows in record.values() for r in rows for s in r.sources})
+    kinds = sorted({review.source_kind(s) for rows in record.values() for r in rows for s in r.sources})
     rows = []
     for split, reviewed in record.items():
         cells = [split, len(reviewed), sum(r.decision == "listed" for r in reviewed)]
         for kind in kinds:
-            mine = [r for r in reviewed if any(s.split(":")[0].split("-v")[0] == kind for s in r.sources)]
+            mine = [r for r in reviewed if any(review.source_kind(s) == kind for s in r.sources)]
             cells.append(f"{len(mine)} ({sum(r.decision == 'listed' for r in mine)})")
         rows.append(cells)
     total = sum(len(v) for v in record.values())

@@ -69,9 +69,13 @@ class Candidate:
     source: str
 
 
-def record_dir(ws_or_dir: Workspace | Path) -> Path:
-    base = ws_or_dir.lists_dir if isinstance(ws_or_dir, Workspace) else Path(ws_or_dir)
-    return base / RECORD
+def record_dir(ws: Workspace) -> Path:
+    return ws.lists_dir / RECORD
+
+
+def source_kind(source: str) -> str:
+    """``seed``, ``published`` or ``suggest``: what a source token is, without its details."""
+    return source.split(":")[0].split("-v")[0]
 
 
 def _rows(path: Path, columns: Sequence[str]) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
@@ -153,6 +157,13 @@ def read_record(path: Path, split: str, labels=None, runs: set[str] | None = Non
     return out, problems
 
 
+def read_record_if_any(directory: Path, split: str, labels=None,
+                       runs: set[str] | None = None) -> tuple[list[Reviewed], list[Problem]]:
+    """``read_record`` of ``directory/<split>.csv``; no file, no rows (versions before the record)."""
+    path = directory / f"{split}.csv"
+    return read_record(path, split, labels, runs) if path.is_file() else ([], [])
+
+
 def read_runs(directory: Path) -> tuple[set[str], list[Problem]]:
     path = directory / RUNS
     if not path.is_file():
@@ -204,8 +215,7 @@ def load_record(ws: Workspace, version: str) -> dict[str, list[Reviewed]]:
     record = ws.version_dir(version) / RECORD
     out = {}
     for split in SPLITS:
-        path = record / f"{split}.csv"
-        rows, problems = read_record(path, split) if path.is_file() else ([], [])
+        rows, problems = read_record_if_any(record, split)
         if problems:
             raise MnistIdkError("\n".join(map(str, problems)))
         out[split] = rows
@@ -269,13 +279,7 @@ def read_second_look(ws: Workspace, notes: dict | None = None) -> list[Candidate
 
 
 def reviewed_keys(ws: Workspace) -> set[tuple[str, int]]:
-    keys = set()
-    for split in SPLITS:
-        path = record_dir(ws) / f"{split}.csv"
-        if path.is_file():
-            rows, _ = read_record(path, split)
-            keys |= {(split, r.index) for r in rows}
-    return keys
+    return {(split, r.index) for split in SPLITS for r in read_record_if_any(record_dir(ws), split)[0]}
 
 
 def next_batch(ws: Workspace, split: str, size: int, ranking: list[Candidate] | None, second_look: bool = False) -> list[Candidate]:
@@ -420,7 +424,7 @@ def apply(ws: Workspace, path: Path, labels, redecide: bool = False) -> dict[str
     existing = {}
     lists = {}
     for split in SPLITS:
-        rows, found = read_record(record / f"{split}.csv", split, labels, runs) if (record / f"{split}.csv").is_file() else ([], [])
+        rows, found = read_record_if_any(record, split, labels, runs)
         problems += found
         existing[split] = {r.index: r for r in rows}
         lists[split], found = read_list(ws.lists_dir / f"{split}.csv", split)
@@ -504,12 +508,11 @@ def status(ws: Workspace) -> list[SplitStatus]:
     """Coverage per split and the yield of the last 200 reviewed from the ranking (the stopping rule)."""
     out = []
     for split in SPLITS:
-        path = record_dir(ws) / f"{split}.csv"
-        rows, _ = read_record(path, split) if path.is_file() else ([], [])
+        rows, _ = read_record_if_any(record_dir(ws), split)
         by_source: dict[str, list[int]] = {}
         ranked = []
         for r in rows:
-            for kind in {s.split(":")[0].split("-v")[0] for s in r.sources}:
+            for kind in {source_kind(s) for s in r.sources}:
                 counts = by_source.setdefault(kind, [0, 0])
                 counts[0] += 1
                 counts[1] += r.decision == "listed"
@@ -537,11 +540,7 @@ def rater_agreement(ws: Workspace, study: str = "northcutt2021") -> RaterAgreeme
     """``kept`` agrees with a majority for the MNIST label; ``listed`` with one for the alternative or neither."""
     path = ws.lists_dir / PUBLISHED
     rows = _rows(path, PUBLISHED_COLUMNS)[0] if path.is_file() else []
-    decided = {}
-    for split in SPLITS:
-        record = record_dir(ws) / f"{split}.csv"
-        if record.is_file():
-            decided.update({(split, r.index): r.decision for r in read_record(record, split)[0]})
+    decided = {(split, r.index): r.decision for split in SPLITS for r in read_record_if_any(record_dir(ws), split)[0]}
     agree, disagree, no_majority = 0, [], 0
     for _, (split, index, _original, name, _alternative, given, alternative, neither) in rows:
         key = (split, int(index))
