@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from .png import Encoder
 from .raw import SPLIT_SIZES, SPLITS, Split, load_split_streaming
 from .staging import make_staging, replace_dir
 from .workspace import Workspace
+
+if TYPE_CHECKING:  # annotations only: pyarrow is imported after the encoding pool forks
+    import pyarrow as pa
 
 DEFAULT_OUT = Path("build") / "mnist_idk"
 Progress = Callable[[str], None]

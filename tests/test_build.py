@@ -19,7 +19,6 @@ from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
 from mnist_idk.features import FEATURES, IDK_ID, data_file
 from mnist_idk.raw import RAW_FILES
-from mnist_idk.validate import validate_build
 
 from conftest import REPO, workspace
 
