@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_idk import card, curation, metrics, suggest
-from mnist_idk.raw import SPLITS, load_split
+from mnist_idk.raw import load_splits
 from mnist_idk.workspace import Workspace
 
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     def say(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
-    splits = {name: load_split(name, ws.raw_dir) for name in SPLITS}
+    splits = load_splits(ws.raw_dir)
     chosen = curation.load(ws, version, raw_labels={name: s.labels for name, s in splits.items()})
     train, test = splits["train"], splits["test"]
     truth = card.final_labels(test, chosen)

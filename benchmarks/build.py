@@ -39,12 +39,12 @@ def naive(out: Path, raw_dir: Path | None) -> None:
     from mnist_idk import curation
     from mnist_idk.build import relabel
     from mnist_idk.features import FEATURES
-    from mnist_idk.raw import SPLITS, load_split
+    from mnist_idk.raw import load_splits
     from mnist_idk.workspace import Workspace
 
     datasets.disable_progress_bars()
     ws = Workspace.find(raw_dir=raw_dir)
-    splits = {name: load_split(name, ws.raw_dir) for name in SPLITS}
+    splits = load_splits(ws.raw_dir)
     cur = curation.load(ws, curation.WORKING, raw_labels={n: s.labels for n, s in splits.items()})
     for name, split in splits.items():
         labels, reasons = relabel(split, cur)

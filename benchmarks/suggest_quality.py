@@ -37,7 +37,7 @@ import numpy as np
 
 from mnist_idk import curation, suggest
 from mnist_idk.errors import MnistIdkError
-from mnist_idk.raw import SPLIT_SIZES, SPLITS, load_split
+from mnist_idk.raw import SPLIT_SIZES, SPLITS, load_splits
 from mnist_idk.workspace import Workspace
 
 WS = Workspace.find()  # this checkout's lists and raw files
@@ -93,7 +93,7 @@ def flip(labels: np.ndarray, seed: int) -> tuple[np.ndarray, set[int]]:
 
 def run_model(settings: suggest.Settings, labels: np.ndarray) -> tuple[suggest.Scored, float, float]:
     """In a fresh process: (scored, wall seconds, peak GiB of that process)."""
-    splits = [load_split(name, WS.raw_dir) for name in SPLITS]
+    splits = list(load_splits(WS.raw_dir).values())
     start = time.perf_counter()
     images = np.concatenate([s.images for s in splits])
     split_of = np.repeat(np.array(SPLITS), [len(s.labels) for s in splits])
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="suggest's seed (folds, features)")
     parser.add_argument("--flip-seed", type=int, nargs="+", default=[0], help="seeds of the planted flips")
     args = parser.parse_args()
-    labels = np.concatenate([load_split(name, WS.raw_dir).labels for name in SPLITS]).astype(np.int64)
+    labels = np.concatenate([s.labels for s in load_splits(WS.raw_dir).values()]).astype(np.int64)
     models = {"v1 (rff)": replace(suggest.Settings(model="rff"), seed=args.seed),
               "v2 (conv + neighbours)": replace(suggest.Settings(), seed=args.seed)}
     answers = {**published_sets(), **release_sets()}

@@ -47,7 +47,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .raw import SPLITS, Split, load_split
+from .raw import Split, load_splits
 
 SIGNALS = ("self_confidence", "margin", "entropy", "knn_disagreement", "centroid_distance")
 COMBINED = ("self_confidence", "knn_disagreement")  # the rff model's score: mean of their ranks
@@ -369,7 +369,7 @@ def score_splits(splits: Sequence[Split], settings: Settings = Settings(), progr
 
 def score_mnist(raw_dir: Path, settings: Settings = Settings(), progress: Progress = quiet) -> Scored:
     """Score all 70,000 MNIST images (train rows first, then test)."""
-    return score_splits([load_split(name, raw_dir) for name in SPLITS], settings, progress)
+    return score_splits(list(load_splits(raw_dir).values()), settings, progress)
 
 
 def candidates(scored: Scored, split: str = "all", exclude: Mapping[str, Iterable[int]] | None = None,

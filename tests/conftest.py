@@ -16,7 +16,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from mnist_idk.raw import SPLITS, load_split  # noqa: E402
+from mnist_idk.raw import load_splits  # noqa: E402
 from mnist_idk.workspace import Workspace  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def ws() -> Workspace:
 @pytest.fixture(scope="session")
 def real_splits():
     """The real MNIST splits, verified against their pinned digests."""
-    return {name: load_split(name, RAW) for name in SPLITS}
+    return load_splits(RAW)
 
 
 @pytest.fixture(scope="session")
