@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
-# datasets and huggingface_hub read these at import time: keep tests off the user's caches.
+# datasets and huggingface_hub read these at import time: keep tests off the user's caches,
+# and leave nothing behind in the temp directory when the session ends.
 _HOME = tempfile.mkdtemp(prefix="mnist-idk-tests-hf-")
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ.setdefault("HF_HOME", _HOME)
 os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(_HOME, "datasets"))
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
