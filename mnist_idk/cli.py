@@ -336,11 +336,15 @@ def info(directory: Path) -> None:
               default=Path("build/candidates.png"), show_default=True, help="Contact sheet of the top candidates.")
 @click.option("--include-reviewed", is_flag=True,
               help="Rank images already in the review record too (by default they are left out: decided once).")
+@click.option("--model", type=click.Choice(["auto", "cnn", "conv", "rff"]), default="auto", show_default=True,
+              help="cnn: two small PyTorch networks (needs pip install 'mnist-idk[suggest]'); conv: numpy "
+                   "convolutional features + ridge + neighbour vote; rff: v1, quick. auto: cnn if torch is "
+                   "installed, else conv with a notice.")
 @quiet_option
 @handle_errors
 @with_workspace
 def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_path: Path, include_reviewed: bool,
-            quiet: bool) -> None:
+            model: str, quiet: bool) -> None:
     """Rank the images most likely to need IDK or a correction, scored out of sample.
 
     Every image is scored by models that never saw it (5-fold cross-fitting over train and test
@@ -365,7 +369,12 @@ def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_pat
     if not include_reviewed:
         for name, rows in review.load_record(ws, version).items():
             exclude[name] |= {row.index for row in rows}
-    scored = suggesting.score_splits(list(splits.values()), suggesting.Settings(seed=seed), report)
+    if model == "auto":
+        model = suggesting.default_model(lambda message: click.echo(f"note: {message}", err=True))
+    try:
+        scored = suggesting.score_splits(list(splits.values()), suggesting.Settings(model=model, seed=seed), report)
+    except suggesting.ModelUnavailable as error:
+        raise MnistIdkError(str(error)) from error
     parts = ", ".join(f"{name} {value:.4f}" for name, value in scored.parts.items())
     report(f"held-out accuracy of the model: {scored.held_out_accuracy:.4f} ({parts})")
     table = suggesting.candidates(scored, split, exclude=exclude)
