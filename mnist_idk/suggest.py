@@ -12,9 +12,9 @@ fitted on the others. Every model is deterministic and fits two CPU cores:
   computed for ``knn_disagreement``, but is not in the probabilities: averaged in, it lowered
   held-out accuracy and found no more planted flips.
 - ``conv`` (numpy, the default without torch, ~1 min): deskewed pixels (each digit sheared
-  upright, the classic MNIST trick), one layer of ``filters`` 5x5 convolutions whose kernels are image patches picked
-  at random (Coates & Ng 2011: random patches do nearly as well as learned ones), ReLU with a
-  threshold, average pooling on a 4x4 grid, ridge regression to one-hot labels in closed form and
+  upright, the classic MNIST trick), one layer of ``filters`` 5x5 convolutions whose kernels are
+  image patches picked at random (Coates & Ng 2011: random patches do nearly as well as learned
+  ones), ReLU with a threshold, average pooling on a 4x4 grid, ridge regression to one-hot labels in closed form and
   a softmax temperature fitted on the out-of-fold scores (98.6% held-out accuracy). Its
   probabilities are averaged with those of a leave-one-out vote of the ``neighbours`` nearest
   images in deskewed PCA space (98.3%): two different views, so a quirk of one rarely reaches
