@@ -1,7 +1,7 @@
-"""How many label errors does `mnist-idk suggest` put where curators look? Old model, new model, cleanlab.
+"""How many label errors does `mnist-idk suggest` put where curators look? Each model, and cleanlab.
 
-    pip install cleanlab   # for this benchmark only; not a dependency
-    python benchmarks/suggest_quality.py [--flip-seed 0 1 2 3 4] [--seed 0]
+    pip install cleanlab '.[suggest]'   # cleanlab for this benchmark only; the extra for the cnn model
+    python benchmarks/suggest_quality.py [--flip-seed 0 1 2 3 4] [--seed 0] [--models rff conv cnn]
 
 Nothing is excluded: every image is ranked. Three kinds of answers, counted at four budgets
 (the top 0.5% and 1% of all 70,000 images, the top 100 of test, the top 600 of train; 0.5% is as
@@ -15,10 +15,11 @@ many as the planted flips, so it separates models that all find nearly every fli
 (c) the images of the current release (v1.0.0) and working lists, mostly ambiguous digits moved
     to IDK, and the 89 images of the "MNIST Visual Curation" IDK set that seeded them (issue 3).
 
-Rankers: the v1 model (``Settings(model="rff")``), the new default (``conv``), and cleanlab's
-``find_label_issues`` on the new model's out-of-fold probabilities (ranked by self-confidence;
-it flags only as many as it estimates to be noisy, so it can fall short of a budget). Each model
-runs in a fresh process, so its wall time and peak memory are its own.
+Rankers: the v1 model (``Settings(model="rff")``), v2 (``conv``, numpy, the default without the
+extra), v3 (``cnn``, the default with torch installed), and cleanlab's ``find_label_issues`` on the
+best model's out-of-fold probabilities (ranked by self-confidence; it flags only as many as it
+estimates to be noisy, so it can fall short of a budget). Each model runs in a fresh process, so
+its wall time and peak memory are its own (time of the scoring, without imports and reading files).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ SEED_IDK = {
     "test": [247, 321, 582, 646, 1178, 1224, 2266, 2293, 2654, 3542, 3558, 3811, 4238, 4880, 5201, 5331, 6560,
              6906, 9634, 9679, 9716, 9729, 9890],
 }
+NAMES = {"rff": "v1 (rff)", "conv": "v2 (conv + neighbours)", "cnn": "v3 (cnn, two networks)"}
 OFFSET = {"train": 0, "test": SPLIT_SIZES["train"]}  # row of (split, 0) in the pooled order
 
 
@@ -134,10 +136,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="suggest's seed (folds, features)")
     parser.add_argument("--flip-seed", type=int, nargs="+", default=[0], help="seeds of the planted flips")
+    parser.add_argument("--models", nargs="+", choices=NAMES, default=list(NAMES), help="which models to run")
     args = parser.parse_args()
     labels = np.concatenate([s.labels for s in load_splits(WS.raw_dir).values()]).astype(np.int64)
-    models = {"v1 (rff)": replace(suggest.Settings(model="rff"), seed=args.seed),
-              "v2 (conv + neighbours)": replace(suggest.Settings(), seed=args.seed)}
+    models = {NAMES[model]: replace(suggest.Settings(model=model), seed=args.seed) for model in args.models}
+    last = list(models)[-1]  # the best model asked for: cleanlab ranks with its probabilities
     answers = {**published_sets(), **release_sets()}
     print(f"machine: {os.cpu_count()} cores; counts are top 0.5% (350 of all) / top 1% (700 of all) / top 100 of test / top 600 of train; "
           f"planted flip seeds {args.flip_seed}, suggest seed {args.seed}")
@@ -150,18 +153,19 @@ def main() -> None:
         costs[name] = f"{seconds:.0f} s, {peak:.2f} GiB, held-out accuracy {scored.held_out_accuracy:.4f} " + (
             "(" + ", ".join(f"{part} {value:.4f}" for part, value in scored.parts.items()) + ")")
         results[name] = {list_name: found(ranking(scored), rows) for list_name, rows in answers.items()}
-        if name.startswith("v2"):
+        print(f"  {name}: {costs[name]}; " + "; ".join(f"{k} {v}" for k, v in results[name].items()), flush=True)
+        if name == last:
             order, seconds = cleanlab_ranking(scored)
-            costs["cleanlab on v2"] = f"{seconds:.1f} s for the ranking, {len(order)} issues flagged"
-            results["cleanlab on v2"] = {list_name: found(order, rows) for list_name, rows in answers.items()}
+            costs[f"cleanlab on {name}"] = f"{seconds:.1f} s for the ranking, {len(order)} issues flagged"
+            results[f"cleanlab on {name}"] = {list_name: found(order, rows) for list_name, rows in answers.items()}
         for flip_seed in args.flip_seed:
             noisy, rows = flip(labels, flip_seed)
             flipped_scored, _, _ = isolated(settings, noisy)
             counts = [np.array(found(ranking(flipped_scored), rows).split(" ")[0].split("/"), int)]
             planted.setdefault(name, []).extend(counts)
-            if name.startswith("v2"):
+            if name == last:
                 order, _ = cleanlab_ranking(flipped_scored)
-                planted.setdefault("cleanlab on v2", []).append(
+                planted.setdefault(f"cleanlab on {name}", []).append(
                     np.array(found(order, rows).split(" ")[0].split("/"), int))
             print(f"  planted flips seed {flip_seed} ({len(rows)} flipped): {name}: "
                   f"{'/'.join(map(str, planted[name][-1]))}", flush=True)

@@ -336,21 +336,29 @@ def info(directory: Path) -> None:
               default=Path("build/candidates.png"), show_default=True, help="Contact sheet of the top candidates.")
 @click.option("--include-reviewed", is_flag=True,
               help="Rank images already in the review record too (by default they are left out: decided once).")
+@click.option("--model", type=click.Choice(["auto", "cnn", "conv", "rff"]), default="auto", show_default=True,
+              help="cnn: two small PyTorch networks (needs pip install 'mnist-idk[suggest]'); conv: numpy "
+                   "convolutional features + ridge + neighbour vote; rff: v1, quick. auto: cnn if torch is "
+                   "installed, else conv with a notice.")
 @quiet_option
 @handle_errors
 @with_workspace
 def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_path: Path, include_reviewed: bool,
-            quiet: bool) -> None:
+            model: str, quiet: bool) -> None:
     """Rank the images most likely to need IDK or a correction, scored out of sample.
 
-    Every image is scored by models that never saw it (5-fold cross-fitting over train and test
-    pooled): convolutional features with ridge regression, averaged with a vote of the 10
-    nearest neighbours; the score is 1 - p(given label) (signals: see mnist_idk/suggest.py).
-    Images already listed, and images in the review record (unless --include-reviewed), are
-    left out; outside a checkout, those of the newest shipped release. About 1.5-3 min for all 70,000 images on 2
-    cores, under 1.7 GiB, numpy only; progress on stderr. Measured with nothing left out: 10 of
-    the 15 validated test-set errors of Northcutt et al. (2021) in the top 100 of test, 15 of
-    cleanlab's 17 blatant train errors in the top 600 of train (v1 model: 6 and 11).
+    Every image is scored by models that never saw it (cross-fitting over train and test pooled);
+    the score is 1 - p(given label) (signals: see mnist_idk/suggest.py). Images already listed,
+    and images in the review record (unless --include-reviewed), are left out; outside a
+    checkout, those of the newest shipped release. Progress on stderr. Measured on 2 cores with
+    nothing left out, one command per split:
+
+    \b
+    cnn (pip install 'mnist-idk[suggest]'): 99.4% held out, 210-230 s, 1.7 GiB;
+      15 of the 15 validated test-set errors of Northcutt et al. (2021) in the top 100 of
+      test, 15 of cleanlab's 17 blatant train errors in the top 600 of train.
+    conv (numpy, used when torch is missing): 98.8%, 50 s, 1.5 GiB; 10 of the 15, 15 of 17.
+    rff (v1): 98.1%, 6 of the 15, 11 of 17.
 
     Example: mnist-idk suggest --split test --top 50 --sheet look.png
     """
@@ -365,7 +373,12 @@ def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_pat
     if not include_reviewed:
         for name, rows in review.load_record(ws, version).items():
             exclude[name] |= {row.index for row in rows}
-    scored = suggesting.score_splits(list(splits.values()), suggesting.Settings(seed=seed), report)
+    if model == "auto":
+        model = suggesting.default_model(lambda message: click.echo(f"note: {message}", err=True))
+    try:
+        scored = suggesting.score_splits(list(splits.values()), suggesting.Settings(model=model, seed=seed), report)
+    except suggesting.ModelUnavailable as error:
+        raise MnistIdkError(str(error)) from error
     parts = ", ".join(f"{name} {value:.4f}" for name, value in scored.parts.items())
     report(f"held-out accuracy of the model: {scored.held_out_accuracy:.4f} ({parts})")
     table = suggesting.candidates(scored, split, exclude=exclude)

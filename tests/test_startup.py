@@ -12,7 +12,7 @@ import sys
 
 from conftest import RAW, REPO
 
-HEAVY = ["numpy", "pyarrow", "datasets", "pandas", "huggingface_hub", "PIL"]
+HEAVY = ["numpy", "pyarrow", "datasets", "pandas", "huggingface_hub", "PIL", "torch"]
 
 
 def imported_after(code: str, tmp_path) -> set[str]:
@@ -26,7 +26,7 @@ def test_help_imports_only_click(tmp_path):
     modules = imported_after(
         "from mnist_idk.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "for name in ['build', 'validate', 'review']:\n"
+        "for name in ['build', 'validate', 'review', 'suggest']:\n"
         "    try:\n        main([name, '--help'])\n    except SystemExit:\n        pass",
         tmp_path,
     )

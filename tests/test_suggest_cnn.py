@@ -1,0 +1,96 @@
+"""`suggest`'s cnn model (the optional extra): planted flips found, repeatable, and the path without torch."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mnist_idk import suggest
+from mnist_idk.cli import main
+
+from test_suggest import as_pairs, fake_scored, planted  # noqa: F401  (planted is a fixture)
+
+SMALL_CNN = suggest.Settings(model="cnn", pca_dims=20, neighbours=10, cnn_folds=2, epochs=3, width=8)
+
+
+@pytest.fixture
+def without_torch(monkeypatch):
+    """Make ``import torch`` fail as it does where the extra is not installed."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "mnist_idk.suggest_cnn", raising=False)
+
+
+def test_without_torch_the_default_is_the_numpy_model_with_a_one_line_notice(without_torch):
+    said = []
+    assert suggest.default_model(said.append) == "conv"
+    assert len(said) == 1 and "\n" not in said[0]
+    assert "pip install 'mnist-idk[suggest]'" in said[0]
+
+
+def test_without_torch_asking_for_the_cnn_says_what_to_install(without_torch, planted):  # noqa: F811
+    with pytest.raises(suggest.ModelUnavailable, match=r"pip install 'mnist-idk\[suggest\]'"):
+        suggest.score_splits(planted[0], SMALL_CNN)
+
+
+def test_cli_without_torch_falls_back_or_explains(without_torch, monkeypatch, tmp_path):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for split in ("train", "test"):
+        (lists / f"{split}.csv").write_text("index,original,label,reason,note\n", "utf-8")
+    models = []
+    monkeypatch.setattr(suggest, "score_splits",
+                        lambda splits, settings, progress: models.append(settings.model) or fake_scored(splits))
+    args = ["suggest", "--lists-dir", str(lists), "--out", str(tmp_path / "c.csv"), "--sheet", str(tmp_path / "c.png")]
+    result = CliRunner().invoke(main, [*args, "-q"])
+    assert result.exit_code == 0, result.output
+    assert models == ["conv"]
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "mnist-idk[suggest]" in notes[0]
+    monkeypatch.undo()  # the real score_splits: --model cnn must fail before any work
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "mnist_idk.suggest_cnn", raising=False)
+    result = CliRunner().invoke(main, [*args, "--model", "cnn", "-q"])
+    assert result.exit_code == 2
+    assert "error: the cnn model needs torch: pip install 'mnist-idk[suggest]'" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_help_names_the_models_and_the_extra():
+    result = CliRunner().invoke(main, ["suggest", "--help"])
+    assert result.exit_code == 0
+    assert "--model" in result.output and "mnist-idk[suggest]" in result.output
+
+
+@pytest.fixture(scope="module")
+def cnn_scored(planted):  # noqa: F811
+    pytest.importorskip("torch")
+    return suggest.score_splits(planted[0], SMALL_CNN)
+
+
+def test_cnn_finds_planted_flips(planted, cnn_scored):  # noqa: F811
+    splits, truth, flipped = planted
+    assert cnn_scored.parts.keys() == {"cnn deskewed", "cnn raw"}
+    assert cnn_scored.held_out_accuracy > 0.95
+    top = suggest.candidates(cnn_scored, top=len(flipped))
+    assert len(as_pairs(flipped) & set(zip(top["split"].tolist(), top["index"].tolist()))) >= 0.9 * len(flipped)
+    assert (cnn_scored.predicted[flipped] == truth[flipped]).mean() > 0.9
+    np.testing.assert_allclose(cnn_scored.probabilities.sum(1), 1, atol=1e-5)
+    assert set(cnn_scored.signals) == set(suggest.SIGNALS)
+
+
+def test_cnn_same_seed_same_csv_other_seed_other_csv(planted, cnn_scored, tmp_path):  # noqa: F811
+    import torch
+
+    threads = torch.get_num_threads()
+    paths = [tmp_path / f"run{n}.csv" for n in range(3)]
+    runs = (cnn_scored, suggest.score_splits(planted[0], SMALL_CNN),
+            suggest.score_splits(planted[0], replace(SMALL_CNN, seed=1)))
+    for path, result in zip(paths, runs):
+        suggest.write_csv(suggest.candidates(result), path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert paths[0].read_bytes() != paths[2].read_bytes()
+    assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()  # restored
