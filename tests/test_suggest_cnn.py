@@ -8,11 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_suggest import as_pairs, fake_scored, planted  # noqa: F401  (planted is a fixture)
 
 from mnist_idk import suggest
 from mnist_idk.cli import main
-
-from test_suggest import as_pairs, fake_scored, planted  # noqa: F401  (planted is a fixture)
 
 SMALL_CNN = suggest.Settings(model="cnn", pca_dims=20, neighbours=10, cnn_folds=2, epochs=3, width=8)
 
@@ -72,7 +71,7 @@ def cnn_scored(planted):  # noqa: F811
 
 
 def test_cnn_finds_planted_flips(planted, cnn_scored):  # noqa: F811
-    splits, truth, flipped = planted
+    _splits, truth, flipped = planted
     assert cnn_scored.parts.keys() == {"cnn deskewed", "cnn raw"}
     assert cnn_scored.held_out_accuracy > 0.95
     top = suggest.candidates(cnn_scored, top=len(flipped))
