@@ -526,11 +526,27 @@ def review_apply(ws: Workspace, decisions: Path, redecide: bool) -> None:
 
 
 @review.command("status")
+@click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also measure the stopping rule on this suggest CSV, walked in rank order, counting every "
+                   "image already decided (by any run); make it with nothing left out.")
+@click.option("--run", "run", help="The recorded run (curation_lists/reviewed/runs.csv) that made --ranking.")
 @handle_errors
 @with_workspace
-def review_status(ws: Workspace) -> None:
-    """Coverage per split, by source, and the yield of the last 200 reviewed from the ranking."""
+def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
+    """Coverage per split, by source, and the yield of the last 200 reviewed from the ranking.
+
+    Without --ranking the rule uses the ranks recorded in each decision's source. With --ranking,
+    it walks that ranking from the top: the depth is how far every image is decided, and the
+    window is the last 200 images above that depth, whoever decided them. That is how a new,
+    stronger ranking continues a review another run began.
+    """
+    from . import curation
     from . import review as reviews
+
+    if (ranking is None) != (run is None):
+        raise MnistIdkError("--ranking and --run go together")
+    if run is not None and run not in reviews.read_runs(reviews.record_dir(ws))[0]:
+        raise MnistIdkError(f"run {run!r} is not recorded in {reviews.record_dir(ws) / reviews.RUNS}")
 
     for st in reviews.status(ws):
         sources = ", ".join(f"{kind} {n} ({listed} listed)" for kind, (n, listed) in st.by_source.items())
@@ -547,3 +563,11 @@ def review_status(ws: Workspace) -> None:
                    f"({raters.agree / rated:.0%}); {raters.no_majority} without a majority")
     pending = len(reviews.read_second_look(ws))
     click.echo(f"waiting for a second look: {pending}")
+    if ranking is not None:
+        listed = curation.load(ws, curation.WORKING)
+        for check in reviews.ranking_check(ws, ranking, run, {n: {e.index for e in es} for n, es in listed.entries.items()}):
+            share = check.window_listed / check.window if check.window else 0.0
+            following = f"; next undecided rank {check.next_rank}" if check.next_rank else ""
+            click.echo(f"{check.split}, ranking {check.run}: decided to rank {check.depth}{following}; last "
+                       f"{check.window}: {check.window_listed} listed ({share:.1%}) -> "
+                       + ("stopping rule met" if check.done else "continue"))

@@ -528,6 +528,50 @@ def status(ws: Workspace) -> list[SplitStatus]:
 
 
 @dataclass(frozen=True)
+class RankingCheck:
+    """The stopping rule measured on one ranking, whichever run decided each image."""
+
+    split: str
+    run: str
+    depth: int  # ranks 1..depth all have a decision (reviewed, or in the working list)
+    window: int  # the last min(200, depth) of them
+    window_listed: int
+    next_rank: int | None  # the first rank still undecided
+
+    @property
+    def done(self) -> bool:
+        return (self.window == WINDOW and self.window_listed < 0.02 * WINDOW
+                and self.depth >= SPLIT_SIZES[self.split] // 100)
+
+
+def ranking_check(ws: Workspace, path: Path, run: str, listed: Mapping[str, set[int]]) -> list[RankingCheck]:
+    """Walk a ranking in order, as the queue does; an image counts as decided once reviewed or listed.
+
+    This lets a new, stronger ranking continue a review that another run began: images decided
+    before count with their decision. The ranking should rank every image (made with nothing
+    left out), or images listed before it was made would be missing from its window.
+    """
+    decided: dict[tuple[str, int], bool] = {}
+    for split in SPLITS:
+        for r in read_record_if_any(record_dir(ws), split)[0]:
+            decided[(split, r.index)] = r.decision == "listed"
+        for index in listed.get(split, ()):
+            decided[(split, index)] = True
+    out = []
+    for split in SPLITS:
+        order = [c for c in ranking_candidates(path, run) if c.split == split]
+        if not order:
+            continue
+        depth = 0
+        while depth < len(order) and (split, order[depth].index) in decided:
+            depth += 1
+        window = [decided[(split, c.index)] for c in order[max(0, depth - WINDOW):depth]]
+        out.append(RankingCheck(split, run, depth, len(window), sum(window),
+                                depth + 1 if depth < len(order) else None))
+    return out
+
+
+@dataclass(frozen=True)
 class RaterAgreement:
     """Decisions against the majority of a study's raters (3 of 5 or more for one answer)."""
 

@@ -185,3 +185,28 @@ def test_the_card_says_how_much_was_reviewed_and_draws_a_sheet_per_reason(tmp_pa
         "Every listed image, one sheet per reason: [ambiguous (1)](images/idk_ambiguous.png), "
         "[noisy (1)](images/idk_noisy.png).")
     assert card.review_section(workspace(), "v1.0.0") == ""  # a release without a record: no section
+
+
+def test_a_new_ranking_continues_the_review_counting_what_other_runs_decided(tmp_path):
+    """The stopping rule walks the new ranking from the top; decisions made by another run count."""
+    reviewed = ("0,5,kept,suggest:r1@1,a 5\n3,1,listed,suggest:r1@2,a 1 or a 7\n"
+                "4,9,kept,published:study,a 9\n")
+    root = lists(tmp_path / "lists", train="3,1,IDK,ambiguous,a 1 or a 7\n", reviewed_train=reviewed,
+                 runs="r1,0.1.0,rff,0,cmd\nr2,0.1.0,cnn,0,cmd\n")
+    ranking = tmp_path / "r2.csv"
+    ranking.write_text("rank,split,index,original,predicted\n1,train,4,9,4\n2,train,3,1,7\n3,train,0,5,3\n"
+                       "4,train,7,3,5\n5,train,1,0,6\n", "utf-8")
+    listed = {"train": {3}, "test": set()}
+    (check,) = review.ranking_check(workspace(root), ranking, "r2", listed)
+    assert (check.depth, check.next_rank, check.window, check.window_listed, check.done) == (3, 4, 3, 1, False)
+    runner = CliRunner()
+    result = runner.invoke(main, ["review", "status", "--lists-dir", str(root), "--ranking", str(ranking),
+                                  "--run", "r2"])
+    assert result.exit_code == 0, result.output
+    assert "train, ranking r2: decided to rank 3; next undecided rank 4; last 3: 1 listed (33.3%) -> continue" \
+        in result.output
+    alone = runner.invoke(main, ["review", "status", "--lists-dir", str(root), "--ranking", str(ranking)])
+    assert alone.exit_code != 0 and "--ranking and --run go together" in alone.output
+    unknown = runner.invoke(main, ["review", "status", "--lists-dir", str(root), "--ranking", str(ranking),
+                                   "--run", "r9"])
+    assert unknown.exit_code != 0 and "run 'r9' is not recorded" in unknown.output
