@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from .errors import MnistIdkError
-from .workspace import Workspace
+from .workspace import Workspace, normalize_version
 
 EXIT_USAGE = 2
 
@@ -525,6 +525,105 @@ def review_apply(ws: Workspace, decisions: Path, redecide: bool) -> None:
     click.echo(f"applied {decisions}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 
 
+@review.group("blind")
+def review_blind() -> None:
+    """The blind re-check: a random 10% of a round's decisions, decided again without the first.
+
+    \b
+    mnist-idk review blind draw --round v1.4.0                # sheets + blind-v1.4.0.csv in build/blind/
+    mnist-idk review blind record build/blind/blind-v1.4.0.csv  # once a second reviewer filled it in
+
+    A round is named for the release it leads to and draws from the decisions recorded since the
+    newest release (--since). The sheets and the CSV carry no trace of the first decision: hand
+    them to someone who has not seen the record. `record` compares; where the two disagree it
+    writes the disagreements as a decisions CSV (beside the sheet) to decide once more, seeing
+    both, and records everything when run again with --redecided.
+    """
+
+
+@review_blind.command("draw")
+@click.option("--round", "round_", required=True, help="The release this round leads to, e.g. v1.4.0.")
+@click.option("--since", help="Draw from the decisions recorded after this release.  [default: the newest]")
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True)
+@click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=0.1, show_default=True,
+              help="Share of the decisions the round re-checks; a later draw tops the round up to it.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
+              help="A suggest CSV whose predicted digit fills the sheets' second reference column.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/blind"),
+              show_default=True)
+@click.option("--per-sheet", type=click.IntRange(min=1), default=10, show_default=True)
+@handle_errors
+@with_workspace
+def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str, fraction: float, seed: int,
+                      ranking: Path | None, out_dir: Path, per_sheet: int) -> None:
+    """Draw a random share of the decisions since the newest release, as sheets and a blind CSV.
+
+    Prints how many decisions each split has since the release, how many this round already
+    re-checks, how many are drawn now; then the sheets and the CSV to fill in.
+    """
+    from . import blind
+    from . import review as reviews
+
+    ws.require_working("review blind draw")
+    round_ = normalize_version(round_)
+    if since is None:
+        released = ws.released_versions()
+        if not released:
+            raise MnistIdkError(f"{ws.lists_dir}: no release yet; nothing to draw since")
+        since = released[-1]
+    predicted = None
+    if ranking is not None:
+        predicted = {(c.split, c.index): c.predicted for c in reviews.ranking_candidates(ranking, "ranking")}
+    chosen, shares = blind.draw(ws, since, round_, split, fraction, seed, predicted)
+    for share in shares:
+        click.echo(f"{share.split}: {share.decisions} decisions since {normalize_version(since)}; round {round_} "
+                   f"re-checks {share.checked}; drawn now {share.drawn}", err=True)
+    if not chosen:
+        raise MnistIdkError(f"round {round_} already re-checks {fraction:.0%} of the decisions since {since}")
+    for path in blind.write(chosen, round_, load_raw(ws), out_dir, per_sheet):
+        click.echo(str(path))
+
+
+@review_blind.command("record")
+@click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--redecided", type=click.Path(dir_okay=False, path_type=Path),
+              help="The disagreements decided once more (the decisions CSV a first run wrote, filled in).")
+@handle_errors
+@with_workspace
+def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None) -> None:
+    """Compare a filled blind CSV with the record, and record the round.
+
+    Without disagreements, every row goes into reviewed/blind_recheck.csv at once. With some,
+    the first run prints them (both decisions and notes), writes them as sheets and a decisions
+    CSV beside SHEET and records nothing; decide each once more, then run again with
+    --redecided: the rows, and the re-decisions (into the record and the working lists), are
+    written in one step.
+    """
+    from . import blind
+
+    splits = load_raw(ws)
+    comparison = blind.compare(ws, sheet, labels_of(splits))
+    rows = len(comparison.rows)
+    disagreements = comparison.disagreements
+    click.echo(f"round {comparison.round}: {rows} re-checked blind; {comparison.agree} agree "
+               f"({comparison.agree / rows:.1%}); {len(disagreements)} disagree")
+    if disagreements and redecided is None:
+        for b, first in disagreements:
+            click.echo(f"  {b.split} {b.index} (label {b.original}): first {first.decision}: {first.note} | "
+                       f"blind {b.decision}{' ' + b.reason if b.reason else ''}: {b.note}")
+        paths = blind.write_disagreements(comparison, splits, sheet.parent)
+        for path in paths:
+            click.echo(str(path))
+        click.echo(f"nothing recorded yet: decide each once more in {paths[-1]}, then run\n"
+                   f"  mnist-idk review blind record {sheet} --redecided {paths[-1]}", err=True)
+        return
+    counts = blind.record(ws, comparison, redecided, labels_of(splits))
+    click.echo(f"recorded {rows} rows of round {comparison.round}; {counts['decided once more']} decided once more: "
+               f"{counts['changed']} changed ({counts['now listed']} now listed, {counts['now kept']} now kept), "
+               f"{counts['decided once more'] - counts['changed']} stand")
+
+
 @review.command("status")
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="Also measure the stopping rule on this suggest CSV, walked in rank order, counting every "
@@ -561,6 +660,13 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
         rated = raters.agree + len(raters.disagree)
         click.echo(f"raters' majority (Northcutt et al. 2021): {raters.agree} of {rated} decisions agree "
                    f"({raters.agree / rated:.0%}); {raters.no_majority} without a majority")
+    checks = reviews.read_blind(reviews.record_dir(ws) / reviews.BLIND)[0] \
+        if (reviews.record_dir(ws) / reviews.BLIND).is_file() else []
+    for round_ in dict.fromkeys(c.round for c in checks):
+        mine = [c for c in checks if c.round == round_]
+        agree = sum(c.first == c.blind for c in mine)
+        click.echo(f"blind re-check {round_ or '(before rounds)'}: {agree} of {len(mine)} agree ({agree / len(mine):.1%}); "
+                   f"{sum(c.final != c.first for c in mine)} changed when decided once more")
     pending = len(reviews.read_second_look(ws))
     click.echo(f"waiting for a second look: {pending}")
     if ranking is not None:

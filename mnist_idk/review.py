@@ -46,6 +46,8 @@ RUN_COLUMNS = ("run", "tool_version", "model", "seed", "command")
 PUBLISHED = Path("published") / "candidates.csv"
 PUBLISHED_COLUMNS = ("split", "index", "original", "study", "alternative", "votes_given", "votes_alternative",
                      "votes_neither")
+BLIND_COLUMNS = ("round", "split", "index", "original", "first", "blind", "blind_reason", "blind_note", "final")
+VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 _SOURCE = re.compile(r"^(seed-v\d+\.\d+\.\d+|published:[a-z0-9-]+|suggest:[a-z0-9.-]+@\d+)$")
 
 
@@ -57,6 +59,21 @@ class Reviewed:
     decision: str
     sources: tuple[str, ...]
     note: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class BlindCheck:
+    """One image of a blind re-check round: the first decision, the blind one, and the final one."""
+    round: str  # the release the round leads to
+    split: str
+    index: int
+    original: int
+    first: str
+    blind: str
+    blind_reason: str
+    blind_note: str
+    final: str
     line: int = 0
 
 
@@ -78,7 +95,7 @@ def source_kind(source: str) -> str:
     return source.split(":")[0].split("-v")[0]
 
 
-def _rows(path: Path, columns: Sequence[str]) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
+def read_rows(path: Path, columns: Sequence[str]) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
     """(line, fields) of a CSV with exactly ``columns``; format problems with file:line."""
     try:
         text = path.read_bytes().decode("utf-8")
@@ -101,7 +118,7 @@ def _rows(path: Path, columns: Sequence[str]) -> tuple[list[tuple[int, list[str]
     return out, problems
 
 
-def _index(path: Path, line: int, split: str, text: str, problems: list[Problem]) -> int | None:
+def parse_index(path: Path, line: int, split: str, text: str, problems: list[Problem]) -> int | None:
     if split not in SPLITS:
         problems.append(Problem(path, line, f"split {split!r} is not train or test"))
         return None
@@ -111,7 +128,7 @@ def _index(path: Path, line: int, split: str, text: str, problems: list[Problem]
     return int(text)
 
 
-def _original(path: Path, line: int, split: str, index: int, text: str, labels, problems) -> int | None:
+def parse_original(path: Path, line: int, split: str, index: int, text: str, labels, problems) -> int | None:
     if text not in tuple("0123456789"):
         problems.append(Problem(path, line, f"original {text!r} is not a digit 0-9"))
         return None
@@ -135,11 +152,11 @@ def _sources(path: Path, line: int, text: str, runs: set[str] | None, problems) 
 
 def read_record(path: Path, split: str, labels=None, runs: set[str] | None = None) -> tuple[list[Reviewed], list[Problem]]:
     """One split's review record, with every problem (format, order, originals, sources)."""
-    rows, problems = _rows(path, COLUMNS)
+    rows, problems = read_rows(path, COLUMNS)
     out: list[Reviewed] = []
     for line, (index, original, decision, source, note) in rows:
-        position = _index(path, line, split, index, problems)
-        digit = _original(path, line, split, position, original, labels, problems) if position is not None else None
+        position = parse_index(path, line, split, index, problems)
+        digit = parse_original(path, line, split, position, original, labels, problems) if position is not None else None
         if decision not in DECISIONS:
             problems.append(Problem(path, line, f"decision {decision!r} is not listed or kept"))
         sources = _sources(path, line, source, runs, problems)
@@ -168,8 +185,50 @@ def read_runs(directory: Path) -> tuple[set[str], list[Problem]]:
     path = directory / RUNS
     if not path.is_file():
         return set(), []
-    rows, problems = _rows(path, RUN_COLUMNS)
+    rows, problems = read_rows(path, RUN_COLUMNS)
     return {fields[0] for _, fields in rows}, problems
+
+
+def read_blind(path: Path, labels=None) -> tuple[list[BlindCheck], list[Problem]]:
+    """The blind re-check record, with every problem; rounds in version order, rows sorted in each."""
+    legacy = path.is_file() and path.read_text("utf-8").startswith(",".join(BLIND_COLUMNS[1:]) + "\n")
+    rows, problems = read_rows(path, BLIND_COLUMNS[1:] if legacy else BLIND_COLUMNS)
+    if legacy:  # v1.1.0 froze the record before rounds were named: one round, no column
+        rows = [(line, ["", *fields]) for line, fields in rows]
+    out: list[BlindCheck] = []
+    for line, (round_, split, index, original, first, blind, reason, note, final) in rows:
+        if not legacy and not VERSION.match(round_):
+            problems.append(Problem(path, line, f"round {round_!r} is not a version vX.Y.Z (the release it leads to)"))
+        position = parse_index(path, line, split, index, problems)
+        digit = parse_original(path, line, split, position, original, labels, problems) if position is not None else None
+        for column, value in (("first", first), ("blind", blind), ("final", final)):
+            if value not in DECISIONS:
+                problems.append(Problem(path, line, f"{column} {value!r} is not listed or kept"))
+        if blind == "listed" and reason not in REASONS:
+            problems.append(Problem(path, line, f"blind_reason {reason!r} is not one of {', '.join(REASONS)}"))
+        if blind != "listed" and reason:
+            problems.append(Problem(path, line, f"blind_reason {reason!r} given, but the blind decision is {blind}"))
+        if not note:
+            problems.append(Problem(path, line, "blind_note is empty; say what the second reviewer saw"))
+        if position is not None and digit is not None:
+            out.append(BlindCheck(round_, split, position, digit, first, blind, reason, note, final, line))
+    seen: dict[tuple[str, str, int], int] = {}
+    for before, after in zip([None, *out], out):
+        key = (after.round, after.split, after.index)
+        if key in seen:
+            problems.append(Problem(path, after.line, f"{after.split} {after.index} is re-checked twice in round "
+                                                      f"{after.round} (also line {seen[key]})"))
+        elif not legacy and before is not None and (version_key(after.round), after.split, after.index) < (
+                version_key(before.round), before.split, before.index):
+            problems.append(Problem(path, after.line, f"round {after.round} {after.split} {after.index} comes after "
+                                                      f"round {before.round} {before.split} {before.index}; keep rows "
+                                                      "sorted by round, split, index"))
+        seen.setdefault(key, after.line)
+    return out, problems
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version[1:].split(".")) if VERSION.match(version) else ()
 
 
 def check_record(directory: Path, lists: Mapping[str, list[Entry]], labels=None) -> list[Problem]:
@@ -198,6 +257,8 @@ def check_record(directory: Path, lists: Mapping[str, list[Entry]], labels=None)
         for row in rows:
             if row.decision == "listed" and row.index not in listed:
                 problems.append(Problem(path, row.line, f"{split} {row.index} is recorded as listed but is not in {split}.csv"))
+    if (record / BLIND).is_file():
+        problems += read_blind(record / BLIND, labels)[1]
     return problems
 
 
@@ -230,7 +291,7 @@ def published_candidates(ws: Workspace) -> list[Candidate]:
     path = ws.lists_dir / PUBLISHED
     if not path.is_file():
         return []
-    rows, problems = _rows(path, PUBLISHED_COLUMNS)
+    rows, problems = read_rows(path, PUBLISHED_COLUMNS)
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
     merged: dict[tuple[str, int], Candidate] = {}
@@ -270,7 +331,7 @@ def read_second_look(ws: Workspace, notes: dict | None = None) -> list[Candidate
     path = record_dir(ws) / SECOND_LOOK
     if not path.is_file():
         return []
-    rows, problems = _rows(path, SECOND_LOOK_COLUMNS)
+    rows, problems = read_rows(path, SECOND_LOOK_COLUMNS)
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
     if notes is not None:
@@ -340,9 +401,9 @@ def render_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], f
     return picture
 
 
-def write_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], out_dir: Path, name: str,
-                per_sheet: int = 10) -> list[Path]:
-    """Sheets of ``per_sheet`` rows and one decisions CSV to fill in; returns the paths (CSV last)."""
+def write_sheets(candidates: Sequence[Candidate], splits: Mapping[str, Split], out_dir: Path, name: str,
+                 per_sheet: int = 10) -> list[Path]:
+    """``name-01.png``, ... of ``per_sheet`` rows each; row #N is the Nth candidate."""
     from .sheet import save_png
 
     if not candidates:
@@ -353,13 +414,17 @@ def write_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], ou
         path = out_dir / f"{name}-{start // per_sheet + 1:02d}.png"
         save_png(render_batch(candidates[start:start + per_sheet], splits, first=start + 1), path)
         paths.append(path)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(DECISION_COLUMNS)
-    for c in candidates:
-        writer.writerow([c.split, c.index, c.original, "" if c.predicted is None else c.predicted, c.source, "", "", ""])
+    return paths
+
+
+def write_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], out_dir: Path, name: str,
+                per_sheet: int = 10) -> list[Path]:
+    """Sheets of ``per_sheet`` rows and one decisions CSV to fill in; returns the paths (CSV last)."""
+    paths = write_sheets(candidates, splits, out_dir, name, per_sheet)
     decisions = out_dir / f"{name}.csv"
-    decisions.write_text(buffer.getvalue(), "utf-8")
+    decisions.write_text(csv_text(DECISION_COLUMNS, [
+        [c.split, c.index, c.original, "" if c.predicted is None else c.predicted, c.source, "", "", ""]
+        for c in candidates]), "utf-8")
     return paths + [decisions]
 
 
@@ -377,11 +442,11 @@ class Decision:
 
 
 def read_decisions(path: Path, labels, runs: set[str]) -> tuple[list[Decision], list[Problem]]:
-    rows, problems = _rows(path, DECISION_COLUMNS)
+    rows, problems = read_rows(path, DECISION_COLUMNS)
     out, seen = [], {}
     for line, (split, index, original, predicted, source, decision, reason, note) in rows:
-        position = _index(path, line, split, index, problems)
-        digit = _original(path, line, split, position, original, labels, problems) if position is not None else None
+        position = parse_index(path, line, split, index, problems)
+        digit = parse_original(path, line, split, position, original, labels, problems) if position is not None else None
         _sources(path, line, source, runs, problems)
         if decision not in (*DECISIONS, "unsure"):
             problems.append(Problem(path, line, f"decision {decision!r} is not listed, kept or unsure"))
@@ -400,7 +465,7 @@ def read_decisions(path: Path, labels, runs: set[str]) -> tuple[list[Decision], 
     return out, problems
 
 
-def _csv_text(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def csv_text(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -417,10 +482,19 @@ def apply(ws: Workspace, path: Path, labels, redecide: bool = False) -> dict[str
     image decided ``kept`` leaves the working list.
     """
     ws.require_working("review apply")
-    record = record_dir(ws)
-    runs, problems = read_runs(record)
+    runs, problems = read_runs(record_dir(ws))
     decisions, found = read_decisions(Path(path), labels, runs)
-    problems += found
+    texts, counts = merged(ws, decisions, Path(path), labels, redecide, problems + found)
+    write_files(texts)
+    return counts
+
+
+def merged(ws: Workspace, decisions: Sequence[Decision], path: Path, labels, redecide: bool,
+           problems: list[Problem]) -> tuple[dict[Path, str], dict[str, int]]:
+    """The new text of every file ``decisions`` change, and the counts; raises on any problem."""
+    record = record_dir(ws)
+    runs, _ = read_runs(record)
+    problems = list(problems)
     existing = {}
     lists = {}
     for split in SPLITS:
@@ -465,15 +539,21 @@ def apply(ws: Workspace, path: Path, labels, redecide: bool = False) -> dict[str
                 Entry(d.split, d.index, d.original, IDK, d.reason, d.note)]
     texts = {}
     for split in SPLITS:
-        texts[record / f"{split}.csv"] = _csv_text(COLUMNS, [
+        texts[record / f"{split}.csv"] = csv_text(COLUMNS, [
             [r.index, r.original, r.decision, ";".join(r.sources), r.note] for _, r in sorted(existing[split].items())])
-        texts[ws.lists_dir / f"{split}.csv"] = _csv_text(LIST_COLUMNS, [
+        texts[ws.lists_dir / f"{split}.csv"] = csv_text(LIST_COLUMNS, [
             [e.index, e.original, e.label, e.reason, e.note] for e in sorted(lists[split], key=lambda e: e.index)])
     notes.update({(d.split, d.index): d.note for d in decisions})
-    texts[record / SECOND_LOOK] = _csv_text(SECOND_LOOK_COLUMNS, [
+    texts[record / SECOND_LOOK] = csv_text(SECOND_LOOK_COLUMNS, [
         [c.split, c.index, c.original, "" if c.predicted is None else c.predicted, c.source, notes.get((c.split, c.index), "")]
         for c in sorted(pending.values(), key=lambda c: (SPLITS.index(c.split), c.index))])
-    record.mkdir(parents=True, exist_ok=True)
+    return texts, counts
+
+
+def write_files(texts: Mapping[Path, str]) -> None:
+    """Write every file beside its target first, then rename each into place: all or (nearly) nothing."""
+    for target in texts:
+        target.parent.mkdir(parents=True, exist_ok=True)
     temporary = {target: target.with_name(f".{target.name}.{os.getpid()}.tmp") for target in texts}
     try:
         for target, text in texts.items():
@@ -483,7 +563,6 @@ def apply(ws: Workspace, path: Path, labels, redecide: bool = False) -> dict[str
     finally:
         for tmp in temporary.values():
             tmp.unlink(missing_ok=True)
-    return counts
 
 
 @dataclass(frozen=True)
@@ -583,7 +662,7 @@ class RaterAgreement:
 def rater_agreement(ws: Workspace, study: str = "northcutt2021") -> RaterAgreement:
     """``kept`` agrees with a majority for the MNIST label; ``listed`` with one for the alternative or neither."""
     path = ws.lists_dir / PUBLISHED
-    rows = _rows(path, PUBLISHED_COLUMNS)[0] if path.is_file() else []
+    rows = read_rows(path, PUBLISHED_COLUMNS)[0] if path.is_file() else []
     decided = {(split, r.index): r.decision for split in SPLITS for r in read_record_if_any(record_dir(ws), split)[0]}
     agree, disagree, no_majority = 0, [], 0
     for _, (split, index, _original, name, _alternative, given, alternative, neither) in rows:

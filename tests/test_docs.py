@@ -36,10 +36,10 @@ def test_every_command_the_readme_shows_exists_and_accepts_its_options():
         command = main.get_command(None, words[0])
         assert command is not None, f"README shows `mnist-idk {words[0]}`, which does not exist"
         path = words[:1]
-        if hasattr(command, "get_command"):  # a group such as `review`: its subcommand comes next
-            command = command.get_command(None, words[1])
-            assert command is not None, f"README shows `mnist-idk {' '.join(words[:2])}`, which does not exist"
-            path = words[:2]
+        while hasattr(command, "get_command"):  # a group such as `review`: its subcommand comes next
+            command = command.get_command(None, words[len(path)])
+            path = words[:len(path) + 1]
+            assert command is not None, f"README shows `mnist-idk {' '.join(path)}`, which does not exist"
         known = {opt for param in command.params for opt in getattr(param, "opts", [])}
         for word in words[len(path):]:
             if word.startswith("-"):

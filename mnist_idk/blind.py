@@ -1,0 +1,221 @@
+"""The blind re-check: a random tenth of a round's decisions, decided again without the first one.
+
+A round is named for the release it leads to. ``draw`` picks, among the decisions recorded since
+the previous release, a random share not yet re-checked in this round (so a later draw tops the
+round up after more decisions), and writes them as review sheets plus a CSV that carries no trace
+of the first decision: a second reviewer fills it in. ``compare`` sets the two side by side.
+Where they disagree, the curator decides once more, seeing both (``record(..., redecided)``);
+then every row goes into ``reviewed/blind_recheck.csv`` and the re-decisions into the record and
+the working lists, in one atomic step, as ``review apply --redecide`` would.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import review
+from .curation import REASONS, Problem
+from .errors import MnistIdkError
+from .raw import SPLITS, Split
+from .review import BlindCheck, Candidate, Decision, Reviewed
+from .workspace import Workspace, normalize_version
+
+FRACTION = 0.1
+SHEET_COLUMNS = ("round", "split", "index", "original", "predicted", "decision", "reason", "note")
+
+
+@dataclass(frozen=True)
+class Share:
+    """How much of one split's decisions since a release a round re-checks."""
+    split: str
+    decisions: int  # recorded since the release
+    checked: int  # of them, already re-checked in this round
+    drawn: int  # drawn now
+
+
+def _checks(ws: Workspace) -> list[BlindCheck]:
+    path = review.record_dir(ws) / review.BLIND
+    if not path.is_file():
+        return []
+    checks, problems = review.read_blind(path)
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    return checks
+
+
+def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: float = FRACTION, seed: int = 0,
+         predicted: Mapping[tuple[str, int], int] | None = None) -> tuple[list[Candidate], list[Share]]:
+    """A random ``fraction`` of the decisions recorded since release ``since``, less those this round has.
+
+    Deterministic for a seed. ``predicted`` (split, index) -> digit fills the sheets' second
+    reference column (a suggest ranking's ``predicted``).
+    """
+    round_, since = normalize_version(round_), normalize_version(since)
+    if since not in ws.released_versions():
+        raise MnistIdkError(f"--since {since}: no such release in {ws.lists_dir / 'releases'}")
+    before = review.load_record(ws, since)
+    now = review.load_record(ws, "working")
+    checked = {(c.split, c.index) for c in _checks(ws) if c.round == round_}
+    rng = random.Random(seed)
+    chosen: list[Candidate] = []
+    shares = []
+    for name in SPLITS:
+        if split not in ("all", name):
+            continue
+        old = {r.index for r in before[name]}
+        pool = [r for r in now[name] if r.index not in old]
+        done = sum((name, r.index) in checked for r in pool)
+        want = max(0, round(fraction * len(pool)) - done)
+        fresh = [r for r in pool if (name, r.index) not in checked]
+        picked = sorted(rng.sample(fresh, min(want, len(fresh))), key=lambda r: r.index)
+        chosen += [Candidate(name, r.index, r.original, (predicted or {}).get((name, r.index)), "blind")
+                   for r in picked]
+        shares.append(Share(name, len(pool), done, len(picked)))
+    return chosen, shares
+
+
+def write(candidates: Sequence[Candidate], round_: str, splits: Mapping[str, Split], out_dir: Path,
+          per_sheet: int = 10) -> list[Path]:
+    """Sheets ``blind-<round>-NN.png`` and ``blind-<round>.csv`` to fill in; the CSV last."""
+    name = f"blind-{round_}"
+    paths = review.write_sheets(candidates, splits, out_dir, name, per_sheet)
+    sheet = out_dir / f"{name}.csv"
+    sheet.write_text(review.csv_text(SHEET_COLUMNS, [
+        [round_, c.split, c.index, c.original, "" if c.predicted is None else c.predicted, "", "", ""]
+        for c in candidates]), "utf-8")
+    return paths + [sheet]
+
+
+@dataclass(frozen=True)
+class Blind:
+    """One filled row of a blind sheet."""
+    round: str
+    split: str
+    index: int
+    original: int
+    predicted: int | None
+    decision: str
+    reason: str
+    note: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    round: str
+    rows: list[tuple[Blind, Reviewed]]  # the blind decision and the recorded (first) one
+
+    @property
+    def disagreements(self) -> list[tuple[Blind, Reviewed]]:
+        return [(b, r) for b, r in self.rows if b.decision != r.decision]
+
+    @property
+    def agree(self) -> int:
+        return len(self.rows) - len(self.disagreements)
+
+
+def read_sheet(path: Path, labels) -> tuple[list[Blind], list[Problem]]:
+    rows, problems = review.read_rows(path, SHEET_COLUMNS)
+    out, seen = [], {}
+    for line, (round_, split, index, original, predicted, decision, reason, note) in rows:
+        position = review.parse_index(path, line, split, index, problems)
+        digit = review.parse_original(path, line, split, position, original, labels, problems) \
+            if position is not None else None
+        if decision not in review.DECISIONS:
+            problems.append(Problem(path, line, f"decision {decision!r} is not listed or kept (unsure means kept)"))
+        if decision == "listed" and reason not in REASONS:
+            problems.append(Problem(path, line, f"reason {reason!r} is not one of {', '.join(REASONS)}"))
+        if decision != "listed" and reason:
+            problems.append(Problem(path, line, f"reason {reason!r} given, but only listed images have one"))
+        if not note:
+            problems.append(Problem(path, line, "note is empty; say what you see"))
+        if position is None or digit is None:
+            continue
+        if (split, position) in seen:
+            problems.append(Problem(path, line, f"{split} {position} is decided twice (also line {seen[split, position]})"))
+        seen[split, position] = line
+        out.append(Blind(round_, split, position, digit, int(predicted) if predicted.isdigit() else None,
+                         decision, reason, note, line))
+    rounds = sorted({b.round for b in out})
+    if len(rounds) > 1:
+        problems.append(Problem(path, 0, f"one round per sheet; found {', '.join(rounds)}"))
+    return out, problems
+
+
+def compare(ws: Workspace, path: Path, labels) -> Comparison:
+    """Each filled blind row beside the recorded decision; every problem (file:line) raises."""
+    rows, problems = read_sheet(Path(path), labels)
+    record = review.load_record(ws, "working")
+    recorded = {(r.split, r.index): r for split in SPLITS for r in record[split]}
+    round_ = rows[0].round if rows else ""
+    if rows and not review.VERSION.match(round_):
+        problems.append(Problem(Path(path), rows[0].line, f"round {round_!r} is not a version vX.Y.Z"))
+    done = {(c.split, c.index): c.line for c in _checks(ws) if c.round == round_}
+    pairs = []
+    for b in rows:
+        first = recorded.get((b.split, b.index))
+        if first is None:
+            problems.append(Problem(Path(path), b.line, f"{b.split} {b.index} is not in the review record; "
+                                                        "only recorded decisions are re-checked"))
+        elif (b.split, b.index) in done:
+            problems.append(Problem(Path(path), b.line, f"{b.split} {b.index} is already re-checked in round "
+                                                        f"{round_} ({review.BLIND}:{done[b.split, b.index]})"))
+        else:
+            pairs.append((b, first))
+    if not rows and not problems:
+        problems.append(Problem(Path(path), 0, "no rows to compare"))
+    if problems:
+        raise MnistIdkError(f"{len(problems)} problem(s) in the blind sheet:\n" + "\n".join(map(str, problems)))
+    return Comparison(round_, pairs)
+
+
+def write_disagreements(comparison: Comparison, splits: Mapping[str, Split], out_dir: Path) -> list[Path]:
+    """The disagreements on their own sheets, and a decisions CSV (``review apply`` format) to fill in."""
+    candidates = [Candidate(b.split, b.index, b.original, b.predicted, ";".join(first.sources))
+                  for b, first in comparison.disagreements]
+    return review.write_batch(candidates, splits, out_dir, f"disagreements-{comparison.round}", per_sheet=10)
+
+
+def record(ws: Workspace, comparison: Comparison, redecided: Path | None, labels) -> dict[str, int]:
+    """Record the round's rows; the disagreements need ``redecided``, a filled decisions CSV of exactly them.
+
+    Every row goes into ``blind_recheck.csv`` (``final``: the first decision where the two agree,
+    else the one decided once more); the re-decisions replace the recorded ones. One atomic step.
+    """
+    ws.require_working("review blind record")
+    disagreements = {(b.split, b.index): first for b, first in comparison.disagreements}
+    runs, problems = review.read_runs(review.record_dir(ws))
+    again: list[Decision] = []
+    if redecided is not None:
+        again, found = review.read_decisions(Path(redecided), labels, runs)
+        problems += found
+        for d in again:
+            if (d.split, d.index) not in disagreements:
+                problems.append(Problem(Path(redecided), d.line, f"{d.split} {d.index} is not a disagreement of this "
+                                                                 "blind sheet"))
+            if d.decision == "unsure":
+                problems.append(Problem(Path(redecided), d.line, "decide once more: listed or kept (still unsure "
+                                                                 "means kept)"))
+    missing = sorted(set(disagreements) - {(d.split, d.index) for d in again})
+    if missing:
+        where = Path(redecided) if redecided is not None else Path("--redecided")
+        problems.append(Problem(where, 0, f"{len(missing)} disagreement(s) not decided once more: "
+                                          + ", ".join(f"{s} {i}" for s, i in missing)))
+    texts, _ = review.merged(ws, again, Path(redecided or "."), labels, True, problems)
+    final = {(d.split, d.index): d.decision for d in again}
+    path = review.record_dir(ws) / review.BLIND
+    checks = _checks(ws) + [
+        BlindCheck(comparison.round, b.split, b.index, b.original, first.decision, b.decision, b.reason, b.note,
+                   final.get((b.split, b.index), first.decision)) for b, first in comparison.rows]
+    checks.sort(key=lambda c: (review.version_key(c.round), c.split, c.index))
+    texts[path] = review.csv_text(review.BLIND_COLUMNS, [
+        [c.round, c.split, c.index, c.original, c.first, c.blind, c.blind_reason, c.blind_note, c.final]
+        for c in checks])
+    review.write_files(texts)
+    changed = [d for d in again if d.decision != disagreements[d.split, d.index].decision]
+    return {"rows": len(comparison.rows), "agree": comparison.agree, "decided once more": len(again),
+            "changed": len(changed), "now listed": sum(d.decision == "listed" for d in changed),
+            "now kept": sum(d.decision == "kept" for d in changed)}
