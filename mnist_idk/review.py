@@ -512,6 +512,12 @@ def merged(ws: Workspace, decisions: Sequence[Decision], path: Path, labels, red
                                                             "--redecide only changes recorded decisions"))
             if d.decision == "unsure":
                 problems.append(Problem(Path(path), d.line, "a re-decision is listed or kept"))
+            old = existing[d.split].get(d.index)
+            ranked = {token.split("@")[0]: token for token in (old.sources if old else ()) if "@" in token}
+            for token in d.source.split(";"):
+                if "@" in token and ranked.get(token.split("@")[0], token) != token:
+                    problems.append(Problem(Path(path), d.line, f"source {token} contradicts the recorded "
+                                                                f"{ranked[token.split('@')[0]]}: one rank per run"))
         elif d.index in existing[d.split]:
             problems.append(Problem(Path(path), d.line, f"{d.split} {d.index} is already reviewed "
                                                         f"({existing[d.split][d.index].decision}, {record / (d.split + '.csv')}:"

@@ -152,6 +152,13 @@ def test_apply_merges_atomically_and_refuses_bad_rows(tmp_path, labels):
     assert review.lint(workspace(root), labels) == []
     pile = review.next_batch(workspace(root), "all", 5, None, second_look=True)
     assert [(c.split, c.index) for c in pile] == [("train", 5)]
+    rerank = tmp_path / "rerank.csv"
+    rerank.write_text(header + "train,3,1,7,suggest:r1@1,kept,,looked again\n", "utf-8")
+    (root / "reviewed" / "runs.csv").write_text("run,tool_version,model,seed,command\nr1,0.1.0,rff,0,cmd\n", "utf-8")
+    record = root / "reviewed" / "train.csv"
+    record.write_text(record.read_text("utf-8").replace("3,1,kept,seed-v1.0.0,", "3,1,kept,seed-v1.0.0;suggest:r1@9,"), "utf-8")
+    with pytest.raises(MnistIdkError, match=f"{rerank}:2: source suggest:r1@1 contradicts the recorded suggest:r1@9"):
+        review.apply(workspace(root), rerank, labels, redecide=True)
     redo = tmp_path / "redo.csv"
     redo.write_text(header + "train,1,0,6,published:y,kept,,looked again: a 0\n", "utf-8")
     review.apply(workspace(root), redo, labels, redecide=True)
