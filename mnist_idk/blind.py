@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import review
-from .curation import REASONS, Problem
+from .curation import Problem
 from .errors import MnistIdkError
 from .raw import SPLITS, Split
 from .review import BlindCheck, Candidate, Decision, Reviewed
@@ -124,19 +124,9 @@ def read_sheet(path: Path, labels) -> tuple[list[Blind], list[Problem]]:
         position = review.parse_index(path, line, split, index, problems)
         digit = review.parse_original(path, line, split, position, original, labels, problems) \
             if position is not None else None
-        if decision not in review.DECISIONS:
-            problems.append(Problem(path, line, f"decision {decision!r} is not listed or kept (unsure means kept)"))
-        if decision == "listed" and reason not in REASONS:
-            problems.append(Problem(path, line, f"reason {reason!r} is not one of {', '.join(REASONS)}"))
-        if decision != "listed" and reason:
-            problems.append(Problem(path, line, f"reason {reason!r} given, but only listed images have one"))
-        if not note:
-            problems.append(Problem(path, line, "note is empty; say what you see"))
-        if position is None or digit is None:
+        review.check_decision(path, line, decision, reason, note, "listed or kept", problems)
+        if position is None or digit is None or not review.first_time(path, line, split, position, seen, problems):
             continue
-        if (split, position) in seen:
-            problems.append(Problem(path, line, f"{split} {position} is decided twice (also line {seen[split, position]})"))
-        seen[split, position] = line
         out.append(Blind(round_, split, position, digit, int(predicted) if predicted.isdigit() else None,
                          decision, reason, note, line))
     rounds = sorted({b.round for b in out})

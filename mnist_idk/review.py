@@ -448,21 +448,33 @@ def read_decisions(path: Path, labels, runs: set[str]) -> tuple[list[Decision], 
         position = parse_index(path, line, split, index, problems)
         digit = parse_original(path, line, split, position, original, labels, problems) if position is not None else None
         _sources(path, line, source, runs, problems)
-        if decision not in (*DECISIONS, "unsure"):
-            problems.append(Problem(path, line, f"decision {decision!r} is not listed, kept or unsure"))
-        if decision == "listed" and reason not in REASONS:
-            problems.append(Problem(path, line, f"reason {reason!r} is not one of {', '.join(REASONS)}"))
-        if decision != "listed" and reason:
-            problems.append(Problem(path, line, f"reason {reason!r} given, but only listed images have one"))
-        if not note:
-            problems.append(Problem(path, line, "note is empty; say what you see"))
-        if position is None or digit is None:
+        check_decision(path, line, decision, reason, note, "listed, kept or unsure", problems)
+        if position is None or digit is None or not first_time(path, line, split, position, seen, problems):
             continue
-        if (split, position) in seen:
-            problems.append(Problem(path, line, f"{split} {position} is decided twice (also line {seen[split, position]})"))
-        seen[split, position] = line
         out.append(Decision(split, position, digit, predicted, source, decision, reason, note, line))
     return out, problems
+
+
+def check_decision(path: Path, line: int, decision: str, reason: str, note: str, allowed: str,
+                   problems: list[Problem]) -> None:
+    """A decision among ``allowed`` (e.g. "listed, kept or unsure"), a reason exactly when listed, a note always."""
+    if decision not in re.split(r",\s*|\s+or\s+", allowed):
+        problems.append(Problem(path, line, f"decision {decision!r} is not {allowed}"))
+    if decision == "listed" and reason not in REASONS:
+        problems.append(Problem(path, line, f"reason {reason!r} is not one of {', '.join(REASONS)}"))
+    if decision != "listed" and reason:
+        problems.append(Problem(path, line, f"reason {reason!r} given, but only listed images have one"))
+    if not note:
+        problems.append(Problem(path, line, "note is empty; say what you see"))
+
+
+def first_time(path: Path, line: int, split: str, index: int, seen: dict, problems: list[Problem]) -> bool:
+    """Record (split, index) in ``seen``; False, with a problem, if a file decides it twice."""
+    if (split, index) in seen:
+        problems.append(Problem(path, line, f"{split} {index} is decided twice (also line {seen[split, index]})"))
+        return False
+    seen[split, index] = line
+    return True
 
 
 def csv_text(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

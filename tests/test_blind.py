@@ -138,11 +138,13 @@ def test_bad_blind_sheets_and_incomplete_redecisions_are_refused_with_file_and_l
     sheet.write_text(",".join(blind.SHEET_COLUMNS) + "\n"
                      f"v1.1.0,train,10,{labels['train'][10]},,,,\n"                       # line 2: not filled
                      f"v1.1.0,train,31,{labels['train'][31]},,kept,,a 3\n"                 # line 3: not recorded
-                     f"v1.1.0,train,11,{labels['train'][11]},,kept,noisy,x\n", "utf-8")   # line 4: reason on kept
+                     f"v1.1.0,train,11,{labels['train'][11]},,kept,noisy,x\n"             # line 4: reason on kept
+                     f"v1.1.0,train,12,{labels['train'][12]},,or,,x\n", "utf-8")           # line 5: no such decision
     with pytest.raises(MnistIdkError) as error:
         blind.compare(ws, sheet, labels)
     for expected in (f"{sheet}:2: decision '' is not listed or kept", f"{sheet}:2: note is empty",
-                     f"{sheet}:3: train 31 is not in the review record", f"{sheet}:4: reason 'noisy' given"):
+                     f"{sheet}:3: train 31 is not in the review record", f"{sheet}:4: reason 'noisy' given",
+                     f"{sheet}:5: decision 'or' is not listed or kept"):
         assert expected in str(error.value)
     sheet.write_text(",".join(blind.SHEET_COLUMNS) + "\n"
                      f"v1.1.0,train,10,{labels['train'][10]},,listed,deformed,a scrawl\n", "utf-8")
