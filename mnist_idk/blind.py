@@ -36,16 +36,6 @@ class Share:
     drawn: int  # drawn now
 
 
-def _checks(ws: Workspace) -> list[BlindCheck]:
-    path = review.record_dir(ws) / review.BLIND
-    if not path.is_file():
-        return []
-    checks, problems = review.read_blind(path)
-    if problems:
-        raise MnistIdkError("\n".join(map(str, problems)))
-    return checks
-
-
 def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: float = FRACTION, seed: int = 0,
          predicted: Mapping[tuple[str, int], int] | None = None) -> tuple[list[Candidate], list[Share]]:
     """A random ``fraction`` of the decisions recorded since release ``since``, less those this round has.
@@ -58,7 +48,7 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
         raise MnistIdkError(f"--since {since}: no such release in {ws.lists_dir / 'releases'}")
     before = review.load_record(ws, since)
     now = review.load_record(ws, "working")
-    checked = {(c.split, c.index) for c in _checks(ws) if c.round == round_}
+    checked = {(c.split, c.index) for c in review.load_blind(ws) if c.round == round_}
     rng = random.Random(seed)
     chosen: list[Candidate] = []
     shares = []
@@ -143,7 +133,7 @@ def compare(ws: Workspace, path: Path, labels) -> Comparison:
     round_ = rows[0].round if rows else ""
     if rows and not review.VERSION.match(round_):
         problems.append(Problem(Path(path), rows[0].line, f"round {round_!r} is not a version vX.Y.Z"))
-    done = {(c.split, c.index): c.line for c in _checks(ws) if c.round == round_}
+    done = {(c.split, c.index): c.line for c in review.load_blind(ws) if c.round == round_}
     pairs = []
     for b in rows:
         first = recorded.get((b.split, b.index))
@@ -197,7 +187,7 @@ def record(ws: Workspace, comparison: Comparison, redecided: Path | None, labels
     texts, _ = review.merged(ws, again, Path(redecided or "."), labels, True, problems)
     final = {(d.split, d.index): d.decision for d in again}
     path = review.record_dir(ws) / review.BLIND
-    checks = _checks(ws) + [
+    checks = review.load_blind(ws) + [
         BlindCheck(comparison.round, b.split, b.index, b.original, first.decision, b.decision, b.reason, b.note,
                    final.get((b.split, b.index), first.decision)) for b, first in comparison.rows]
     checks.sort(key=lambda c: (review.version_key(c.round), c.split, c.index))

@@ -31,7 +31,7 @@ from .curation import COLUMNS as LIST_COLUMNS
 from .curation import IDK, REASONS, Entry, Problem, read_list
 from .errors import MnistIdkError
 from .raw import SPLIT_SIZES, SPLITS, Split
-from .workspace import Workspace
+from .workspace import Workspace, parse_version
 
 RECORD = "reviewed"
 WINDOW = 200  # the stopping rule looks at the last this many reviewed from the ranking
@@ -228,7 +228,19 @@ def read_blind(path: Path, labels=None) -> tuple[list[BlindCheck], list[Problem]
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version[1:].split(".")) if VERSION.match(version) else ()
+    """A round's sort key; () for a malformed one (lint reports it), so sorting never fails."""
+    return parse_version(version) if VERSION.match(version) else ()
+
+
+def load_blind(ws: Workspace) -> list[BlindCheck]:
+    """The working record's blind re-checks (none without the file); raises on any problem."""
+    path = record_dir(ws) / BLIND
+    if not path.is_file():
+        return []
+    checks, problems = read_blind(path)
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    return checks
 
 
 def check_record(directory: Path, lists: Mapping[str, list[Entry]], labels=None) -> list[Problem]:
