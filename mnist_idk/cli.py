@@ -331,7 +331,8 @@ def info(directory: Path) -> None:
               help="Tiles in the contact sheet (the CSV ranks every image).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for folds and features (same seed, same CSV).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("build/candidates.csv"),
-              show_default=True, help="The ranking (CSV): rank, split, index, original, predicted, p_predicted, signals, score.")
+              show_default=True, help="The ranking (CSV): rank, split, index, original, predicted, p_predicted, alternative "
+                   "(likeliest digit other than the label), p_alternative, signals, score.")
 @click.option("--sheet", "sheet_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("build/candidates.png"), show_default=True, help="Contact sheet of the top candidates.")
 @click.option("--include-reviewed", is_flag=True,
@@ -549,7 +550,8 @@ def review_blind() -> None:
               help="Share of the decisions the round re-checks; a later draw tops the round up to it.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
-              help="A suggest CSV whose predicted digit fills the sheets' second reference column.")
+              help="A suggest CSV: its predicted digit (where that is the label, the next likeliest) "
+                   "fills the sheets' second reference column.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/blind"),
               show_default=True)
 @click.option("--per-sheet", type=click.IntRange(min=1), default=10, show_default=True)
@@ -574,7 +576,8 @@ def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str,
         since = released[-1]
     predicted = None
     if ranking is not None:
-        predicted = {(c.split, c.index): c.predicted for c in reviews.ranking_candidates(ranking, "ranking")}
+        predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
+                     for c in reviews.ranking_candidates(ranking, "ranking")}
     chosen, shares = blind.draw(ws, since, round_, split, fraction, seed, predicted)
     for share in shares:
         click.echo(f"{share.split}: {share.decisions} decisions since {normalize_version(since)}; round {round_} "

@@ -84,6 +84,12 @@ class Candidate:
     original: int
     predicted: int | None  # the digit a model or study prefers, for the reference column
     source: str
+    alternative: int | None = None  # a ranking's likeliest digit other than the label (suggest's ``alternative``)
+
+    @property
+    def reference(self) -> int | None:
+        """The digit of the second reference column: the preferred one, or, where that is the label, the next."""
+        return self.alternative if self.predicted in (None, self.original) else self.predicted
 
 
 def record_dir(ws: Workspace) -> Path:
@@ -333,8 +339,9 @@ def ranking_candidates(path: Path, run: str) -> list[Candidate]:
     out = []
     for r in rows:  # ranks count within each split: the stopping rule is per split
         ranks[r["split"]] = ranks.get(r["split"], 0) + 1
+        alternative = r.get("alternative", "")  # older rankings have no such column
         out.append(Candidate(r["split"], int(r["index"]), int(r["original"]), int(r["predicted"]),
-                             f"suggest:{run}@{ranks[r['split']]}"))
+                             f"suggest:{run}@{ranks[r['split']]}", int(alternative) if alternative.isdigit() else None))
     return out
 
 
@@ -382,7 +389,7 @@ def typical(split: Split, digit: int, count: int = 3) -> list[int]:
 
 
 def render_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], first: int = 1):
-    """Rows of: the candidate large, then 3 typical members of its label, then of the preferred digit."""
+    """Rows of: the candidate large, then 3 typical members of its label, then of the preferred digit (the next likeliest where the model prefers the label)."""
     from PIL import Image, ImageDraw, ImageFont
 
     big, small, pad, caption = 6, 3, 6, 14
@@ -397,10 +404,12 @@ def render_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], f
         image = Image.fromarray(splits[c.split].images[c.index], "L").resize((28 * big, 28 * big), Image.Resampling.NEAREST)
         picture.paste(image, (pad, top))
         predicted = "?" if c.predicted is None else str(c.predicted)
+        if c.reference is not None and c.reference != c.predicted:
+            predicted += f" (next {c.reference})"
         draw.text((pad, top + 28 * big + 1), f"#{first + row} {c.split} {c.index}: label {c.original}, model/study {predicted}",
                   fill="black", font=font)
         left = pad + 28 * big + 2 * pad
-        for group, digit in enumerate([c.original, c.predicted]):
+        for group, digit in enumerate([c.original, c.reference]):
             if digit is None:
                 continue
             key = (c.split, digit)

@@ -60,7 +60,8 @@ SIGNALS = ("self_confidence", "margin", "entropy", "knn_disagreement", "centroid
 COMBINED = ("self_confidence", "knn_disagreement")  # the rff model's score: mean of their ranks
 MODELS = ("cnn", "conv", "rff")
 EXTRA = "pip install 'mnist-idk[suggest]'"  # what brings torch for the cnn model
-COLUMNS = ("rank", "split", "index", "original", "predicted", "p_predicted", *SIGNALS, "score")
+COLUMNS = ("rank", "split", "index", "original", "predicted", "p_predicted", "alternative", "p_alternative", *SIGNALS,
+           "score")
 Progress = Callable[[str], None]
 CONVOLUTIONS = 40_000_000  # responses per block of the convolution: 160 MB
 DISTANCES = 20_000_000  # distances per block in the neighbour search: 80 MB whatever the data size
@@ -124,8 +125,24 @@ class Scored:
 
     @property
     def p_predicted(self) -> np.ndarray:
-        """Probability of the predicted digit: how sure the model is of its alternative."""
+        """Probability of the predicted digit: how sure the model is of its reading."""
         return self.probabilities[np.arange(len(self.predicted)), self.predicted]
+
+    @property
+    def alternative(self) -> np.ndarray:
+        """The likeliest digit other than the given label: what a reviewer compares the image with.
+
+        Deep in a ranking the predicted digit is nearly always the label itself, so this is the
+        digit the image could otherwise be (ties go to the lower digit).
+        """
+        others = self.probabilities.copy()
+        others[np.arange(len(self.original)), self.original] = -1
+        return others.argmax(1)
+
+    @property
+    def p_alternative(self) -> np.ndarray:
+        """Probability of ``alternative``."""
+        return self.probabilities[np.arange(len(self.original)), self.alternative]
 
 
 def deskew(images: np.ndarray) -> np.ndarray:
@@ -464,10 +481,11 @@ def candidates(scored: Scored, split: str = "all", exclude: Mapping[str, Iterabl
     order = chosen[np.lexsort((scored.index[chosen], scored.split[chosen] != "train", -scored.score[chosen]))]
     order = order[:top] if top else order
     table = np.zeros(len(order), dtype=[("rank", "i4"), ("split", "U5"), ("index", "i4"), ("original", "i4"),
-                                       ("predicted", "i4"), ("p_predicted", "f4"), *[(s, "f4") for s in SIGNALS],
+                                       ("predicted", "i4"), ("p_predicted", "f4"), ("alternative", "i4"),
+                                       ("p_alternative", "f4"), *[(s, "f4") for s in SIGNALS],
                                        ("score", "f4")])
     table["rank"] = np.arange(1, len(order) + 1)
-    for column in ("split", "index", "original", "predicted", "p_predicted", "score"):
+    for column in ("split", "index", "original", "predicted", "p_predicted", "alternative", "p_alternative", "score"):
         table[column] = getattr(scored, column)[order]
     for name in SIGNALS:
         table[name] = scored.signals[name][order]

@@ -217,3 +217,26 @@ def test_a_new_ranking_continues_the_review_counting_what_other_runs_decided(tmp
     unknown = runner.invoke(main, ["review", "status", "--lists-dir", str(root), "--ranking", str(ranking),
                                    "--run", "r9"])
     assert unknown.exit_code != 0 and "run 'r9' is not recorded" in unknown.output
+
+
+def test_where_the_model_reads_the_label_the_second_column_shows_the_next_likeliest_digit(tmp_path, real_splits):
+    """Deep in a ranking the model's digit is the label; the sheet then compares with the ranking's alternative."""
+    ranking = tmp_path / "ranking.csv"
+    ranking.write_text("rank,split,index,original,predicted,alternative\n1,train,1,0,6,6\n2,train,3,1,1,7\n"
+                       "3,train,5,2,2,\n", "utf-8")
+    older = tmp_path / "older.csv"
+    older.write_text("rank,split,index,original,predicted\n1,train,3,1,1\n", "utf-8")
+    read = review.ranking_candidates(ranking, "r1")
+    assert [(c.predicted, c.alternative, c.reference) for c in read] == [(6, 6, 6), (1, 7, 7), (2, None, None)]
+    assert [c.reference for c in review.ranking_candidates(older, "r1")] == [None]
+
+    def typical_tiles(candidate):
+        """The second group's three tiles, read back from the drawn row at 3x."""
+        picture = np.asarray(review.render_batch([candidate], real_splits))
+        left = 6 + 168 + 12 + 3 * (84 + 2) + 12
+        return [picture[6 + 14:6 + 14 + 84:3, x:x + 84:3] for x in range(left, left + 3 * 86, 86)]
+
+    train = real_splits["train"]
+    for tile, index in zip(typical_tiles(read[1]), review.typical(train, 7)):
+        np.testing.assert_array_equal(tile, train.images[index])
+    assert all((tile == 255).all() for tile in typical_tiles(read[2]))  # no second column: left blank

@@ -99,6 +99,10 @@ def test_the_table_gives_the_predicted_digit_its_probability_and_the_sheet_says_
     rows = [int(i) + (2500 if s == "test" else 0) for s, i in zip(table["split"], table["index"])]
     np.testing.assert_allclose(table["p_predicted"], result.probabilities[rows].max(1), rtol=1e-6)
     assert (table["predicted"] == result.probabilities[rows].argmax(1)).all()
+    others = result.probabilities[rows].copy()
+    others[np.arange(len(rows)), table["original"]] = 0
+    assert (table["alternative"] == others.argmax(1)).all() and (table["alternative"] != table["original"]).all()
+    np.testing.assert_allclose(table["p_alternative"], others.max(1), rtol=1e-6)
     drawn = []
     monkeypatch.setattr(sheet, "render", lambda tiles, columns: drawn.extend(tiles) or Image.new("L", (8, 8)))
     suggest.write_sheet(table, {s.name: s for s in splits}, tmp_path / "s.png")
