@@ -1,7 +1,8 @@
-"""The blind re-check: a random tenth of a round's decisions, decided again without the first one.
+"""The blind re-check: a random share of a round's decisions, decided again without the first one.
 
 A round is named for the release it leads to. ``draw`` picks, among the decisions recorded since
-the previous release, a random share not yet re-checked in this round (so a later draw tops the
+the previous release, a random share of the listed ones and of the kept ones (a tenth of each by
+default) not yet re-checked in this round (so a later draw tops the
 round up after more decisions), and writes them as review sheets plus a CSV that carries no trace
 of the first decision: a second reviewer fills it in. ``compare`` sets the two side by side.
 Where they disagree, the curator decides once more, seeing both (``record(..., redecided)``);
@@ -29,23 +30,29 @@ SHEET_COLUMNS = ("round", "split", "index", "original", "predicted", "decision",
 
 @dataclass(frozen=True)
 class Share:
-    """How much of one split's decisions since a release a round re-checks."""
+    """How much of one split's listed (or kept) decisions since a release a round re-checks."""
     split: str
+    first: str  # the recorded decision this stratum holds: listed or kept
     decisions: int  # recorded since the release
     checked: int  # of them, already re-checked in this round
     drawn: int  # drawn now
 
 
 def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: float = FRACTION, seed: int = 0,
-         predicted: Mapping[tuple[str, int], int] | None = None) -> tuple[list[Candidate], list[Share]]:
-    """A random ``fraction`` of the decisions recorded since release ``since``, less those this round has.
+         predicted: Mapping[tuple[str, int], int] | None = None,
+         listed_fraction: float | None = None) -> tuple[list[Candidate], list[Share]]:
+    """A random share of the decisions recorded since release ``since``, less those this round has.
 
-    Deterministic for a seed. ``predicted`` (split, index) -> digit fills the sheets' second
-    reference column (a suggest ranking's ``predicted``).
+    Listed and kept decisions are drawn separately (strata): ``fraction`` of the kept ones and
+    ``listed_fraction`` (default ``fraction``) of the listed ones. Deep in a ranking nearly every
+    decision is a keep, so a plain random tenth measures agreement on keeps; a larger
+    ``listed_fraction`` measures the decisions that change the dataset. Deterministic for a seed.
+    ``predicted`` (split, index) -> digit fills the sheets' second reference column.
     """
     round_, since = normalize_version(round_), normalize_version(since)
     if since not in ws.released_versions():
         raise MnistIdkError(f"--since {since}: no such release in {ws.lists_dir / 'releases'}")
+    shares_of = {"listed": fraction if listed_fraction is None else listed_fraction, "kept": fraction}
     before = review.load_record(ws, since)
     now = review.load_record(ws, "working")
     checked = {(c.split, c.index) for c in review.load_blind(ws) if c.round == round_}
@@ -56,14 +63,17 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
         if split not in ("all", name):
             continue
         old = {r.index for r in before[name]}
-        pool = [r for r in now[name] if r.index not in old]
-        done = sum((name, r.index) in checked for r in pool)
-        want = max(0, round(fraction * len(pool)) - done)
-        fresh = [r for r in pool if (name, r.index) not in checked]
-        picked = sorted(rng.sample(fresh, min(want, len(fresh))), key=lambda r: r.index)
-        chosen += [Candidate(name, r.index, r.original, (predicted or {}).get((name, r.index)), "blind")
-                   for r in picked]
-        shares.append(Share(name, len(pool), done, len(picked)))
+        for first, share in shares_of.items():
+            pool = [r for r in now[name] if r.index not in old and r.decision == first]
+            done = sum((name, r.index) in checked for r in pool)
+            want = max(0, round(share * len(pool)) - done)
+            fresh = [r for r in pool if (name, r.index) not in checked]
+            picked = rng.sample(fresh, min(want, len(fresh)))
+            chosen += [Candidate(name, r.index, r.original, (predicted or {}).get((name, r.index)), "blind")
+                       for r in picked]
+            shares.append(Share(name, first, len(pool), done, len(picked)))
+    # By split and index: the sheet's order says nothing of the stratum an image came from.
+    chosen.sort(key=lambda c: (SPLITS.index(c.split), c.index))
     return chosen, shares
 
 

@@ -211,7 +211,28 @@ def review_section(ws: Workspace, version: str) -> str:
             "Candidates came from published studies of MNIST label errors (`published`), the previous "
             "release (`seed`), and an out-of-sample model ranking (`suggest`), reviewed in rank order; a "
             "score only ordered the queue. Reviewed (listed) by source:\n\n")
-    return head + table(["split", "reviewed", "listed", *kinds], rows) + "\n\n"
+    return head + table(["split", "reviewed", "listed", *kinds], rows) + "\n\n" + blind_paragraph(ws, version)
+
+
+def blind_paragraph(ws: Workspace, version: str) -> str:
+    """Each round's blind re-check, listed and kept apart; "" without one."""
+    from . import review
+
+    rounds = review.agreement_by_round(review.load_blind(ws, version))
+    if not rounds:
+        return ""
+
+    def share(agree: int, count: int) -> str:
+        return f"{agree} of {count} ({agree / count:.0%})" if count else "-"
+
+    rows = [[r.round or "v1.1.0", r.checked, share(r.agree, r.checked), share(*r.listed), share(*r.kept), r.changed]
+            for r in rounds]
+    return ("A random share of each round's decisions was decided again by a second reviewer who saw neither "
+            "the first decision nor the record (`curation_lists/reviewed/blind_recheck.csv`); where the two "
+            "disagreed, the image was decided once more. Most decisions deep in a ranking are keeps, so the "
+            "agreement on images first listed is given apart:\n\n"
+            + table(["round", "re-checked", "agree", "first listed: agree", "first kept: agree",
+                     "changed when decided once more"], rows) + "\n\n")
 
 
 def listed_block(listed: list[list[object]]) -> str:

@@ -548,6 +548,9 @@ def review_blind() -> None:
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True)
 @click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=0.1, show_default=True,
               help="Share of the decisions the round re-checks; a later draw tops the round up to it.")
+@click.option("--listed-fraction", type=click.FloatRange(0, 1, min_open=True),
+              help="Share of the listed decisions to re-check, if not --fraction: deep in a ranking nearly every "
+                   "decision is a keep, and a larger share measures the ones that change the dataset.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="A suggest CSV: its predicted digit (where that is the label, the next likeliest) "
@@ -557,12 +560,15 @@ def review_blind() -> None:
 @click.option("--per-sheet", type=click.IntRange(min=1), default=10, show_default=True)
 @handle_errors
 @with_workspace
-def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str, fraction: float, seed: int,
-                      ranking: Path | None, out_dir: Path, per_sheet: int) -> None:
+def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str, fraction: float,
+                      listed_fraction: float | None, seed: int, ranking: Path | None, out_dir: Path,
+                      per_sheet: int) -> None:
     """Draw a random share of the decisions since the newest release, as sheets and a blind CSV.
 
-    Prints how many decisions each split has since the release, how many this round already
-    re-checks, how many are drawn now; then the sheets and the CSV to fill in.
+    Listed and kept decisions are drawn separately (--fraction of each, or --listed-fraction of
+    the listed), so the agreement on each can be told apart. Prints, per split and first
+    decision, how many there are since the release, how many this round already re-checks and
+    how many are drawn now; then the sheets and the CSV to fill in.
     """
     from . import blind
     from . import review as reviews
@@ -578,12 +584,12 @@ def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str,
     if ranking is not None:
         predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
                      for c in reviews.ranking_candidates(ranking, "ranking")}
-    chosen, shares = blind.draw(ws, since, round_, split, fraction, seed, predicted)
+    chosen, shares = blind.draw(ws, since, round_, split, fraction, seed, predicted, listed_fraction)
     for share in shares:
-        click.echo(f"{share.split}: {share.decisions} decisions since {normalize_version(since)}; round {round_} "
-                   f"re-checks {share.checked}; drawn now {share.drawn}", err=True)
+        click.echo(f"{share.split}, {share.first}: {share.decisions} decisions since {normalize_version(since)}; "
+                   f"round {round_} re-checks {share.checked}; drawn now {share.drawn}", err=True)
     if not chosen:
-        raise MnistIdkError(f"round {round_} already re-checks {fraction:.0%} of the decisions since {since}")
+        raise MnistIdkError(f"round {round_} already re-checks its share of the decisions since {since}")
     for path in blind.write(chosen, round_, load_raw(ws), out_dir, per_sheet):
         click.echo(str(path))
 
@@ -609,8 +615,11 @@ def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None) -> N
     comparison = blind.compare(ws, sheet, labels_of(splits))
     rows = len(comparison.rows)
     disagreements = comparison.disagreements
+    strata = "; ".join(f"first {first}: {sum(b.decision == r.decision for b, r in part)} of {len(part)} agree"
+                       for first in ("listed", "kept")
+                       if (part := [(b, r) for b, r in comparison.rows if r.decision == first]))
     click.echo(f"round {comparison.round}: {rows} re-checked blind; {comparison.agree} agree "
-               f"({comparison.agree / rows:.1%}); {len(disagreements)} disagree")
+               f"({comparison.agree / rows:.1%}); {len(disagreements)} disagree ({strata})")
     if disagreements and redecided is None:
         for b, first in disagreements:
             click.echo(f"  {b.split} {b.index} (label {b.original}): first {first.decision}: {first.note} | "
@@ -665,11 +674,11 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
                    f"({raters.agree / rated:.0%}); {raters.no_majority} without a majority")
     checks = reviews.read_blind(reviews.record_dir(ws) / reviews.BLIND)[0] \
         if (reviews.record_dir(ws) / reviews.BLIND).is_file() else []
-    for round_ in dict.fromkeys(c.round for c in checks):
-        mine = [c for c in checks if c.round == round_]
-        agree = sum(c.first == c.blind for c in mine)
-        click.echo(f"blind re-check {round_ or '(before rounds)'}: {agree} of {len(mine)} agree ({agree / len(mine):.1%}); "
-                   f"{sum(c.final != c.first for c in mine)} changed when decided once more")
+    for r in reviews.agreement_by_round(checks):
+        strata = "; ".join(f"first {first}: {agree} of {count}"
+                           for first, (agree, count) in (("listed", r.listed), ("kept", r.kept)) if count)
+        click.echo(f"blind re-check {r.round or '(before rounds)'}: {r.agree} of {r.checked} agree "
+                   f"({r.agree / r.checked:.1%}; {strata}); {r.changed} changed when decided once more")
     pending = len(reviews.read_second_look(ws))
     click.echo(f"waiting for a second look: {pending}")
     if ranking is not None:

@@ -238,15 +238,38 @@ def version_key(version: str) -> tuple[int, ...]:
     return parse_version(version) if VERSION.match(version) else ()
 
 
-def load_blind(ws: Workspace) -> list[BlindCheck]:
-    """The working record's blind re-checks (none without the file); raises on any problem."""
-    path = record_dir(ws) / BLIND
+def load_blind(ws: Workspace, version: str = "working") -> list[BlindCheck]:
+    """A version's blind re-checks (none without the file); raises on any problem."""
+    path = ws.version_dir(version) / RECORD / BLIND
     if not path.is_file():
         return []
     checks, problems = read_blind(path)
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
     return checks
+
+
+@dataclass(frozen=True)
+class RoundAgreement:
+    """One blind re-check round: how often the second reviewer agreed, overall and by first decision."""
+    round: str  # "" for v1.1.0's frozen file, which has no rounds
+    checked: int
+    agree: int
+    listed: tuple[int, int]  # (agree, re-checked) among images first listed
+    kept: tuple[int, int]  # the same among images first kept
+    changed: int  # final decision differs from the first
+
+
+def agreement_by_round(checks: Sequence[BlindCheck]) -> list[RoundAgreement]:
+    """Per round, in order. Listed and kept apart: deep in a ranking nearly all decisions are keeps."""
+    out = []
+    for round_ in dict.fromkeys(c.round for c in checks):
+        mine = [c for c in checks if c.round == round_]
+        by_first = {first: [c for c in mine if c.first == first] for first in ("listed", "kept")}
+        out.append(RoundAgreement(round_, len(mine), sum(c.first == c.blind for c in mine),
+                                  *[(sum(c.first == c.blind for c in part), len(part)) for part in by_first.values()],
+                                  sum(c.final != c.first for c in mine)))
+    return out
 
 
 def check_record(directory: Path, lists: Mapping[str, list[Entry]], labels=None) -> list[Problem]:

@@ -68,14 +68,15 @@ def snapshot(root):
 def test_draw_takes_a_tenth_of_the_decisions_since_the_release_and_hides_the_first(root):
     ws = workspace(root)
     chosen, shares = blind.draw(ws, "v1.0.0", "v1.1.0", seed=3)
-    assert [(s.split, s.decisions, s.checked, s.drawn) for s in shares] == [("train", 20, 0, 2), ("test", 0, 0, 0)]
+    assert [(s.split, s.first, s.decisions, s.checked, s.drawn) for s in shares] == [
+        ("train", "listed", 0, 0, 0), ("train", "kept", 20, 0, 2), ("test", "listed", 0, 0, 0), ("test", "kept", 0, 0, 0)]
     assert all(c.split == "train" and 10 <= c.index < 30 for c in chosen)  # nothing from the release
     assert chosen == blind.draw(ws, "v1.0.0", "v1.1.0", seed=3)[0]  # deterministic
     out = root.parent / "blind"
     result = CliRunner().invoke(main, ["review", "blind", "draw", "--lists-dir", str(root), "--round", "1.1.0",
                                        "--seed", "3", "--out-dir", str(out)])
     assert result.exit_code == 0, result.output
-    assert "train: 20 decisions since v1.0.0; round v1.1.0 re-checks 0; drawn now 2" in result.stderr
+    assert "train, kept: 20 decisions since v1.0.0; round v1.1.0 re-checks 0; drawn now 2" in result.stderr
     sheet = result.stdout.split()[-1]
     text = Path(sheet).read_text("utf-8")
     assert text.splitlines()[0] == ",".join(blind.SHEET_COLUMNS)
@@ -120,16 +121,47 @@ def test_record_waits_for_the_disagreements_then_writes_everything_at_once(root,
     assert f"{differ['index']},{differ['original']},IDK,ambiguous,looked again" in (root / "train.csv").read_text("utf-8")
     assert review.lint(ws, labels) == []
     status = runner.invoke(main, ["review", "status", "--lists-dir", str(root)])
-    assert "blind re-check v1.1.0: 1 of 2 agree (50.0%); 1 changed when decided once more" in status.stdout
+    assert "blind re-check v1.1.0: 1 of 2 agree (50.0%; first kept: 1 of 2); 1 changed when decided once more" \
+        in status.stdout
     repeat = runner.invoke(main, ["review", "blind", "record", sheet, "--lists-dir", str(root)])
     assert repeat.exit_code == 2 and "is already re-checked in round v1.1.0 (blind_recheck.csv:2)" in repeat.stderr
 
-    # 10 more decisions: a second draw tops the round up to a tenth of 30, never re-drawing a checked image
+    # 10 more decisions: a second draw tops each stratum up to a tenth (of 29 kept; the 1 listed is
+    # the re-decided image, already checked), never re-drawing a checked image
     record = root / "reviewed" / "train.csv"
     record.write_text(record.read_text("utf-8") + kept(labels, range(40, 50)), "utf-8")
     top_up, shares = blind.draw(ws, "v1.0.0", "v1.1.0", seed=3)
-    assert (shares[0].decisions, shares[0].checked, shares[0].drawn) == (30, 2, 1)
-    assert top_up[0].index not in {int(agree["index"]), int(differ["index"])}
+    assert [(s.first, s.decisions, s.checked, s.drawn) for s in shares[:2]] == [("listed", 1, 1, 0), ("kept", 29, 1, 2)]
+    assert not {c.index for c in top_up} & {int(agree["index"]), int(differ["index"])}
+
+
+def test_listed_and_kept_decisions_are_drawn_apart_and_agreement_is_told_for_each(root, labels):
+    """Deep in a ranking nearly every decision is a keep: --listed-fraction re-checks more of the listed ones."""
+    ws = workspace(root)
+    listed = range(30, 40)
+    (root / "train.csv").write_text((root / "train.csv").read_text("utf-8") + "".join(
+        f"{i},{labels['train'][i]},IDK,ambiguous,a 1 or a 7\n" for i in listed), "utf-8")
+    record = root / "reviewed" / "train.csv"
+    record.write_text(record.read_text("utf-8") + "".join(
+        f"{i},{labels['train'][i]},listed,seed-v1.0.0,a 1 or a 7\n" for i in listed), "utf-8")
+    assert review.lint(ws, labels) == []
+    chosen, shares = blind.draw(ws, "v1.0.0", "v1.1.0", seed=3)
+    assert [(s.first, s.decisions, s.drawn) for s in shares if s.split == "train"] == [("listed", 10, 1), ("kept", 20, 2)]
+    out = root.parent / "blind"
+    result = CliRunner().invoke(main, ["review", "blind", "draw", "--lists-dir", str(root), "--round", "v1.1.0",
+                                       "--listed-fraction", "0.5", "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "train, listed: 10 decisions since v1.0.0; round v1.1.0 re-checks 0; drawn now 5" in result.stderr
+    assert "train, kept: 20 decisions since v1.0.0; round v1.1.0 re-checks 0; drawn now 2" in result.stderr
+    sheet = result.stdout.split()[-1]
+    rows = read(sheet)
+    indices = [int(r["index"]) for r in rows]
+    assert indices == sorted(indices) and len(indices) == 7  # one order: nothing tells the strata apart
+    assert sum(i in listed for i in indices) == 5
+    fill(sheet, [("kept", "", "a plain 1") for _ in rows])  # the second reviewer keeps everything
+    compared = CliRunner().invoke(main, ["review", "blind", "record", sheet, "--lists-dir", str(root)])
+    assert "7 re-checked blind; 2 agree (28.6%); 5 disagree (first listed: 0 of 5 agree; first kept: 2 of 2 agree)" \
+        in compared.stdout
 
 
 def test_bad_blind_sheets_and_incomplete_redecisions_are_refused_with_file_and_line(root, labels):

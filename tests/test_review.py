@@ -186,6 +186,12 @@ def test_the_card_says_how_much_was_reviewed_and_draws_a_sheet_per_reason(tmp_pa
     section = card.review_section(ws, "working")
     assert "Reviewed **3** of the 70,000 images" in section and "**2** are listed" in section
     assert "| train | 3 | 2 | 1 (1) | 2 (1) |" in section and "| test | 0 | 0 | 0 (0) | 0 (0) |" in section
+    assert "blind" not in section  # no re-check yet: no paragraph
+    (root / "reviewed" / review.BLIND).write_text(
+        ",".join(review.BLIND_COLUMNS) + "\n"
+        "v1.1.0,train,1,0,listed,kept,,a plain 0,listed\nv1.1.0,train,3,1,listed,listed,ambiguous,1 or 7,listed\n"
+        "v1.1.0,train,5,2,kept,kept,,a 2,kept\n", "utf-8")
+    assert "| v1.1.0 | 3 | 2 of 3 (67%) | 1 of 2 (50%) | 1 of 1 (100%) | 0 |" in card.review_section(ws, "working")
     paths = sheet.write_card_sheet(tmp_path / "out", real_splits, curation.load(ws, "working", labels))
     assert [p.name for p in paths] == ["idk_examples.png", "idk_ambiguous.png", "idk_noisy.png"]
     assert card.reason_sheets(curation.load(ws, "working", labels)) == (
