@@ -8,7 +8,10 @@ fitted on the others. Every model is deterministic and fits two CPU cores:
   ``suggest_cnn``): two small convolutional networks, one reading deskewed pixels and one raw
   pixels, each trained for ``epochs`` epochs on one of ``cnn_folds`` folds and predicting the
   other (its own fold assignment per view); their probabilities are averaged (99.3-99.4% held
-  out). ``score`` is the self-confidence of the average. The neighbour vote below is still
+  out). Each network re-reads the ``reread`` share of its held-out images it doubts most as the
+  mean over nine one-pixel moves (``suggest_cnn.reread``): chosen on planted flips and on the
+  images the review lists, over five moves and over moves with turns. ``score`` is the
+  self-confidence of the average. The neighbour vote below is still
   computed for ``knn_disagreement``, but is not in the probabilities: averaged in, it lowered
   held-out accuracy and found no more planted flips.
 - ``conv`` (numpy, the default without torch, ~1 min): deskewed pixels (each digit sheared
@@ -106,6 +109,7 @@ class Settings:
     cnn_folds: int = 2  # cnn only: 2 folds of 35,000 let a network train 6 epochs in the time 3 folds take 4
     epochs: int = 5  # cnn only: 6 -> 99.39% held out, 4 -> 99.28% (planted flips found: the same), 5 fits 300 s
     width: int = 16  # cnn only: channels of the first layer (then 2x, 4x)
+    reread: float = 0.1  # cnn only: share of each fold re-read under small shifts and turns (suggest_cnn.reread)
     seed: int = 0
 
 
@@ -405,7 +409,7 @@ def cnn_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settings
         folds = rng.permutation(len(labels)) % settings.cnn_folds
         probabilities = suggest_cnn.out_of_fold_probabilities(
             pixels, labels, folds, width=settings.width, epochs=settings.epochs, seed=settings.seed * 10 + number,
-            name=f"CNN on {view} pixels", progress=progress)
+            name=f"CNN on {view} pixels", reread_share=settings.reread, progress=progress)
         accuracy[f"cnn {view}"] = float((probabilities.argmax(1) == labels).mean())
         total += probabilities
     del views

@@ -93,3 +93,27 @@ def test_cnn_same_seed_same_csv_other_seed_other_csv(planted, cnn_scored, tmp_pa
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert paths[0].read_bytes() != paths[2].read_bytes()
     assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()  # restored
+
+
+def test_reread_averages_nine_shifted_readings_of_only_the_most_doubtful_share():
+    torch = pytest.importorskip("torch")
+    from mnist_idk import suggest_cnn
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.full((6, 1, 28, 28), suggest_cnn.BLANK)
+    images[:, :, 6:22, 6:22] = torch.rand(6, 1, 16, 16, generator=generator) * 3  # ink away from the border
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)).eval()  # position matters to it
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    plain = suggest_cnn.predict(model, images)
+    doubt = 1 - plain[np.arange(6), labels.numpy()]
+    again = suggest_cnn.reread(model, images, labels, plain, share=0.5)
+    chosen = np.sort(np.argsort(-doubt)[:3])
+    untouched = np.setdiff1d(np.arange(6), chosen)
+    np.testing.assert_array_equal(again[untouched], plain[untouched])  # only the doubtful half is re-read
+    with torch.no_grad():  # on a blank border, rolling by a pixel is moving by a pixel
+        expected = np.mean([torch.softmax(model(torch.roll(images[torch.from_numpy(chosen)], (dy, dx), (2, 3))), 1)
+                            .double().numpy() for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+    np.testing.assert_allclose(again[chosen], expected, atol=1e-6)
+    assert not np.allclose(again[chosen], plain[chosen], atol=1e-3)  # the moves did change the reading
+    np.testing.assert_array_equal(suggest_cnn.reread(model, images, labels, plain, share=0), plain)
