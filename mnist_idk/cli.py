@@ -205,19 +205,27 @@ def push(ws: Workspace, directory: Path, repo_id: str, revision: str, create_pr:
               help="Where to write the contact sheet (PNG).")
 @version_option
 @click.option("--columns", type=click.IntRange(min=1), default=8, show_default=True, help="Tiles per row.")
+@click.option("--pixels", is_flag=True,
+              help="Also print each image as text, a character per pixel (' .:-=+*#%@' from no ink to full), "
+                   "rows and columns numbered: whether a bowl closes can come down to one row.")
 @handle_errors
 @with_workspace
-def show(ws: Workspace, split: str, indices: tuple[int, ...], out: Path, version: str | None, columns: int) -> None:
+def show(ws: Workspace, split: str, indices: tuple[int, ...], out: Path, version: str | None, columns: int,
+         pixels: bool) -> None:
     """Draw images of SPLIT large and crisp, captioned with index, MNIST label and list entry.
 
-    Example: mnist-idk show train 172 4476 --out look.png
+    Example: mnist-idk show train 172 4476 --out look.png [--pixels]
     """
     from . import curation, sheet
 
     splits = load_raw(ws)
     chosen = curation.load(ws, version or ws.default_version(), raw_labels=labels_of(splits))
-    sheet.save_png(sheet.render(sheet.index_tiles(splits[split], indices, chosen), columns=columns), out)
+    tiles = sheet.index_tiles(splits[split], indices, chosen)
+    sheet.save_png(sheet.render(tiles, columns=columns), out)
     click.echo(str(out))
+    for index, tile in zip(indices, tiles):
+        if pixels:
+            click.echo("\n" + sheet.pixel_grid(splits[split].images[index], " | ".join(tile.caption)))
 
 
 @main.command()
@@ -355,7 +363,7 @@ def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_pat
     nothing left out, one command per split:
 
     \b
-    cnn (pip install 'mnist-idk[suggest]'): 99.4% held out, 210-230 s, 1.7 GiB;
+    cnn (pip install 'mnist-idk[suggest]'): 99.4% held out, 190-220 s, 1.6-1.8 GiB;
       15 of the 15 validated test-set errors of Northcutt et al. (2021) in the top 100 of
       test, 15 of cleanlab's 17 blatant train errors in the top 600 of train.
     conv (numpy, used when torch is missing): 98.8%, 50 s, 1.5 GiB; 10 of the 15, 15 of 17.

@@ -112,6 +112,21 @@ def index_tiles(split: Split, indices: Sequence[int], curation: Curation) -> lis
     ]
 
 
+PIXEL_LEVELS = " .:-=+*#%@"  # ink from none to full, in tenths
+
+
+def pixel_grid(image: np.ndarray, caption: str) -> str:
+    """The image as text, one character per pixel (``PIXEL_LEVELS``), rows and columns numbered.
+
+    Whether a stroke closes a bowl often comes down to one row of pixels, which a picture scaled
+    for the eye hides and this shows: the decision rules cite such rows.
+    """
+    levels = np.minimum(image.astype(np.int32) * len(PIXEL_LEVELS) // 256, len(PIXEL_LEVELS) - 1)
+    lines = [caption, "   " + "".join(str(column % 10) for column in range(image.shape[1]))]
+    lines += [f"{row:2d} " + "".join(PIXEL_LEVELS[v] for v in values) for row, values in enumerate(levels)]
+    return "\n".join(lines)
+
+
 def grouped_tiles(splits: Mapping[str, Split], curation: Curation, by: str) -> dict[str, list[Tile]]:
     """Every listed image, grouped by reason code or by original digit (groups in a fixed order)."""
     groups: dict[str, list[Tile]] = {}

@@ -56,6 +56,24 @@ def test_show_draws_each_image_upscaled_and_captioned(tmp_path, real_splits, mon
     assert captions == [["train 1: 0", "IDK (noisy)"], [f"train 7: {real_splits['train'].labels[7]}"]]
 
 
+def test_show_pixels_prints_every_pixel_as_its_ink_level(tmp_path, real_splits, monkeypatch):
+    monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(write_lists(tmp_path / "lists", ["1,0,IDK,noisy,smudge\n"])))
+    result = CliRunner().invoke(main, ["show", "train", "1", "7", "--out", str(tmp_path / "p.png"), "--pixels"])
+    assert result.exit_code == 0, result.output
+    blocks = result.stdout.split("\n\n")
+    assert blocks[0].strip() == str(tmp_path / "p.png")
+    for block, index in zip(blocks[1:], [1, 7]):
+        caption, ruler, *rows = block.strip("\n").split("\n")
+        assert caption.startswith(f"train {index}: {real_splits['train'].labels[index]}")
+        assert ruler == "   " + "0123456789" * 2 + "01234567" and len(rows) == 28
+        assert [row[:3] for row in rows] == [f"{r:2d} " for r in range(28)]
+        read = np.array([[sheet.PIXEL_LEVELS.index(c) for c in row[3:]] for row in rows])
+        image = real_splits["train"].images[index].astype(int)
+        np.testing.assert_array_equal(read == 0, image < 26)  # no ink where there is none, and only there
+        assert (read[image == 255] == 9).all() and (np.abs(read - image / 25.6) <= 1).all()
+    assert "IDK (noisy)" in blocks[1]
+
+
 def test_show_rejects_an_index_outside_the_split(tmp_path):
     result = CliRunner().invoke(main, ["show", "test", "10000", "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and "no index 10000" in result.output
