@@ -227,8 +227,9 @@ def blind_paragraph(ws: Workspace, version: str) -> str:
 
     rows = [[r.round or "v1.1.0", r.checked, share(r.agree, r.checked), share(*r.listed), share(*r.kept), r.changed]
             for r in rounds]
-    return ("A random share of each round's decisions was decided again by a second reviewer who saw neither "
-            "the first decision nor the record (`curation_lists/reviewed/blind_recheck.csv`); where the two "
+    return ("Each round, a share of its decisions drawn at random (listed and kept apart, so that the listings "
+            "can be re-checked at a larger share, up to all of them) was decided again by a second reviewer who "
+            "saw neither the first decision nor the record (`curation_lists/reviewed/blind_recheck.csv`); where the two "
             "disagreed, the image was decided once more. Most decisions deep in a ranking are keeps, so the "
             "agreement on images first listed is given apart:\n\n"
             + table(["round", "re-checked", "agree", "first listed: agree", "first kept: agree",
