@@ -40,7 +40,7 @@ class Share:
 
 def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: float = FRACTION, seed: int = 0,
          predicted: Mapping[tuple[str, int], int] | None = None,
-         listed_fraction: float | None = None) -> tuple[list[Candidate], list[Share]]:
+         listed_fraction: float | None = None, skip_rechecked: bool = False) -> tuple[list[Candidate], list[Share]]:
     """A random share of the decisions recorded since release ``since``, less those this round has.
 
     Listed and kept decisions are drawn separately (strata): ``fraction`` of the kept ones and
@@ -48,6 +48,8 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
     decision is a keep, so a plain random tenth measures agreement on keeps; a larger
     ``listed_fraction`` measures the decisions that change the dataset. Deterministic for a seed.
     ``predicted`` (split, index) -> digit fills the sheets' second reference column.
+    ``skip_rechecked`` leaves out images an earlier round already re-checked, so a round can take
+    on older decisions (``since`` an early release) without drawing the later ones again.
     """
     round_, since = normalize_version(round_), normalize_version(since)
     if since not in ws.released_versions():
@@ -55,7 +57,9 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
     shares_of = {"listed": fraction if listed_fraction is None else listed_fraction, "kept": fraction}
     before = review.load_record(ws, since)
     now = review.load_record(ws, "working")
-    checked = {(c.split, c.index) for c in review.load_blind(ws) if c.round == round_}
+    checks = review.load_blind(ws)
+    checked = {(c.split, c.index) for c in checks if c.round == round_}
+    elsewhere = {(c.split, c.index) for c in checks if c.round != round_} - checked if skip_rechecked else set()
     rng = random.Random(seed)
     chosen: list[Candidate] = []
     shares = []
@@ -64,7 +68,8 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
             continue
         old = {r.index for r in before[name]}
         for first, share in shares_of.items():
-            pool = [r for r in now[name] if r.index not in old and r.decision == first]
+            pool = [r for r in now[name] if r.index not in old and r.decision == first
+                    and (name, r.index) not in elsewhere]
             done = sum((name, r.index) in checked for r in pool)
             want = max(0, round(share * len(pool)) - done)
             fresh = [r for r in pool if (name, r.index) not in checked]

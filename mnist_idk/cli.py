@@ -559,6 +559,9 @@ def review_blind() -> None:
 @click.option("--listed-fraction", type=click.FloatRange(0, 1, min_open=True),
               help="Share of the listed decisions to re-check, if not --fraction: deep in a ranking nearly every "
                    "decision is a keep, and a larger share measures the ones that change the dataset.")
+@click.option("--skip-rechecked", is_flag=True,
+              help="Leave out images an earlier round re-checked: for a round that takes on older decisions "
+                   "(--since an early release) without drawing the later ones again.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="A suggest CSV: its predicted digit (where that is the label, the next likeliest) "
@@ -569,8 +572,8 @@ def review_blind() -> None:
 @handle_errors
 @with_workspace
 def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str, fraction: float,
-                      listed_fraction: float | None, seed: int, ranking: Path | None, out_dir: Path,
-                      per_sheet: int) -> None:
+                      listed_fraction: float | None, skip_rechecked: bool, seed: int, ranking: Path | None,
+                      out_dir: Path, per_sheet: int) -> None:
     """Draw a random share of the decisions since the newest release, as sheets and a blind CSV.
 
     Listed and kept decisions are drawn separately (--fraction of each, or --listed-fraction of
@@ -592,7 +595,7 @@ def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str,
     if ranking is not None:
         predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
                      for c in reviews.ranking_candidates(ranking, "ranking")}
-    chosen, shares = blind.draw(ws, since, round_, split, fraction, seed, predicted, listed_fraction)
+    chosen, shares = blind.draw(ws, since, round_, split, fraction, seed, predicted, listed_fraction, skip_rechecked)
     for share in shares:
         click.echo(f"{share.split}, {share.first}: {share.decisions} decisions since {normalize_version(since)}; "
                    f"round {round_} re-checks {share.checked}; drawn now {share.drawn}", err=True)

@@ -134,6 +134,13 @@ def test_record_waits_for_the_disagreements_then_writes_everything_at_once(root,
     assert [(s.first, s.decisions, s.checked, s.drawn) for s in shares[:2]] == [("listed", 1, 1, 0), ("kept", 29, 1, 2)]
     assert not {c.index for c in top_up} & {int(agree["index"]), int(differ["index"])}
 
+    # a later round taking on the same decisions can leave out what round v1.1.0 re-checked
+    rechecked = {int(agree["index"]), int(differ["index"])}
+    every, _ = blind.draw(ws, "v1.0.0", "v1.2.0", fraction=1.0, seed=3)
+    fresh, _ = blind.draw(ws, "v1.0.0", "v1.2.0", fraction=1.0, seed=3, skip_rechecked=True)
+    assert len(every) == 30 and rechecked <= {c.index for c in every}
+    assert {c.index for c in fresh} == {c.index for c in every} - rechecked
+
 
 def test_listed_and_kept_decisions_are_drawn_apart_and_agreement_is_told_for_each(root, labels):
     """Deep in a ranking nearly every decision is a keep: --listed-fraction re-checks more of the listed ones."""
