@@ -121,6 +121,11 @@ class Comparison:
     def agree(self) -> int:
         return len(self.rows) - len(self.disagreements)
 
+    def checks(self, final: Mapping[tuple[str, int], str] | None = None) -> list[BlindCheck]:
+        """The rows as ``blind_recheck.csv`` records them; ``final`` the re-decisions (else the first decision)."""
+        return [BlindCheck(self.round, b.split, b.index, b.original, first.decision, b.decision, b.reason, b.note,
+                           (final or {}).get((b.split, b.index), first.decision)) for b, first in self.rows]
+
 
 def read_sheet(path: Path, labels) -> tuple[list[Blind], list[Problem]]:
     rows, problems = review.read_rows(path, SHEET_COLUMNS)
@@ -202,9 +207,7 @@ def record(ws: Workspace, comparison: Comparison, redecided: Path | None, labels
     texts, _ = review.merged(ws, again, Path(redecided or "."), labels, True, problems)
     final = {(d.split, d.index): d.decision for d in again}
     path = review.record_dir(ws) / review.BLIND
-    checks = review.load_blind(ws) + [
-        BlindCheck(comparison.round, b.split, b.index, b.original, first.decision, b.decision, b.reason, b.note,
-                   final.get((b.split, b.index), first.decision)) for b, first in comparison.rows]
+    checks = review.load_blind(ws) + comparison.checks(final)
     checks.sort(key=lambda c: (review.version_key(c.round), c.split, c.index))
     texts[path] = review.csv_text(review.BLIND_COLUMNS, [
         [c.round, c.split, c.index, c.original, c.first, c.blind, c.blind_reason, c.blind_note, c.final]

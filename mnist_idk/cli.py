@@ -88,6 +88,12 @@ def load_raw(ws: Workspace) -> dict:
     return load_splits(ws.raw_dir)
 
 
+def strata(agreement, suffix: str = "") -> str:
+    """A blind round's agreement on the images first listed and first kept, e.g. "first listed: 9 of 15"."""
+    return "; ".join(f"first {first}: {agree} of {count}{suffix}"
+                     for first, (agree, count) in (("listed", agreement.listed), ("kept", agreement.kept)) if count)
+
+
 def labels_of(splits: dict) -> dict:
     return {name: split.labels for name, split in splits.items()}
 
@@ -223,8 +229,8 @@ def show(ws: Workspace, split: str, indices: tuple[int, ...], out: Path, version
     tiles = sheet.index_tiles(splits[split], indices, chosen)
     sheet.save_png(sheet.render(tiles, columns=columns), out)
     click.echo(str(out))
-    for index, tile in zip(indices, tiles):
-        if pixels:
+    if pixels:
+        for index, tile in zip(indices, tiles):
             click.echo("\n" + sheet.pixel_grid(splits[split].images[index], " | ".join(tile.caption)))
 
 
@@ -621,16 +627,15 @@ def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None) -> N
     written in one step.
     """
     from . import blind
+    from . import review as reviews
 
     splits = load_raw(ws)
     comparison = blind.compare(ws, sheet, labels_of(splits))
     rows = len(comparison.rows)
     disagreements = comparison.disagreements
-    strata = "; ".join(f"first {first}: {sum(b.decision == r.decision for b, r in part)} of {len(part)} agree"
-                       for first in ("listed", "kept")
-                       if (part := [(b, r) for b, r in comparison.rows if r.decision == first]))
+    (agreement,) = reviews.agreement_by_round(comparison.checks())
     click.echo(f"round {comparison.round}: {rows} re-checked blind; {comparison.agree} agree "
-               f"({comparison.agree / rows:.1%}); {len(disagreements)} disagree ({strata})")
+               f"({comparison.agree / rows:.1%}); {len(disagreements)} disagree ({strata(agreement, ' agree')})")
     if disagreements and redecided is None:
         for b, first in disagreements:
             click.echo(f"  {b.split} {b.index} (label {b.original}): first {first.decision}: {first.note} | "
@@ -686,10 +691,8 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
     checks = reviews.read_blind(reviews.record_dir(ws) / reviews.BLIND)[0] \
         if (reviews.record_dir(ws) / reviews.BLIND).is_file() else []
     for r in reviews.agreement_by_round(checks):
-        strata = "; ".join(f"first {first}: {agree} of {count}"
-                           for first, (agree, count) in (("listed", r.listed), ("kept", r.kept)) if count)
         click.echo(f"blind re-check {r.round or '(before rounds)'}: {r.agree} of {r.checked} agree "
-                   f"({r.agree / r.checked:.1%}; {strata}); {r.changed} changed when decided once more")
+                   f"({r.agree / r.checked:.1%}; {strata(r)}); {r.changed} changed when decided once more")
     pending = len(reviews.read_second_look(ws))
     click.echo(f"waiting for a second look: {pending}")
     if ranking is not None:

@@ -412,7 +412,10 @@ def typical(split: Split, digit: int, count: int = 3) -> list[int]:
 
 
 def render_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], first: int = 1):
-    """Rows of: the candidate large, then 3 typical members of its label, then of the preferred digit (the next likeliest where the model prefers the label)."""
+    """Rows of: the candidate large, then 3 typical members of its label, then of ``reference``.
+
+    That is the digit the model (or study) prefers, or the next likeliest where it prefers the label.
+    """
     from PIL import Image, ImageDraw, ImageFont
 
     big, small, pad, caption = 6, 3, 6, 14
