@@ -40,7 +40,8 @@ class Share:
 
 def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: float = FRACTION, seed: int = 0,
          predicted: Mapping[tuple[str, int], int] | None = None,
-         listed_fraction: float | None = None, skip_rechecked: bool = False) -> tuple[list[Candidate], list[Share]]:
+         listed_fraction: float | None = None, skip_rechecked: bool = False,
+         changed: bool = False) -> tuple[list[Candidate], list[Share]]:
     """A random share of the decisions recorded since release ``since``, less those this round has.
 
     Listed and kept decisions are drawn separately (strata): ``fraction`` of the kept ones and
@@ -50,6 +51,9 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
     ``predicted`` (split, index) -> digit fills the sheets' second reference column.
     ``skip_rechecked`` leaves out images an earlier round already re-checked, so a round can take
     on older decisions (``since`` an early release) without drawing the later ones again.
+    ``changed`` also draws images reviewed before ``since`` whose decision has changed since: a
+    round that re-checks what the last one's re-decisions turned over, stratified by the decision
+    now in the record (the one a second reviewer is compared with).
     """
     round_, since = normalize_version(round_), normalize_version(since)
     if since not in ws.released_versions():
@@ -66,10 +70,10 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
     for name in SPLITS:
         if split not in ("all", name):
             continue
-        old = {r.index for r in before[name]}
+        old = {r.index: r.decision for r in before[name]}
         for first, share in shares_of.items():
-            pool = [r for r in now[name] if r.index not in old and r.decision == first
-                    and (name, r.index) not in elsewhere]
+            pool = [r for r in now[name] if r.decision == first and (name, r.index) not in elsewhere
+                    and (r.index not in old or (changed and old[r.index] != r.decision))]
             done = sum((name, r.index) in checked for r in pool)
             want = max(0, round(share * len(pool)) - done)
             fresh = [r for r in pool if (name, r.index) not in checked]

@@ -568,6 +568,9 @@ def review_blind() -> None:
 @click.option("--skip-rechecked", is_flag=True,
               help="Leave out images an earlier round re-checked: for a round that takes on older decisions "
                    "(--since an early release) without drawing the later ones again.")
+@click.option("--changed", is_flag=True,
+              help="Also draw images reviewed before --since whose decision has changed since (a round "
+                   "that re-checks the decisions the last round's re-decisions turned over).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="A suggest CSV: its predicted digit (where that is the label, the next likeliest) "
@@ -578,8 +581,8 @@ def review_blind() -> None:
 @handle_errors
 @with_workspace
 def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str, fraction: float,
-                      listed_fraction: float | None, skip_rechecked: bool, seed: int, ranking: Path | None,
-                      out_dir: Path, per_sheet: int) -> None:
+                      listed_fraction: float | None, skip_rechecked: bool, changed: bool, seed: int,
+                      ranking: Path | None, out_dir: Path, per_sheet: int) -> None:
     """Draw a random share of the decisions since the newest release, as sheets and a blind CSV.
 
     Listed and kept decisions are drawn separately (--fraction of each, or --listed-fraction of
@@ -601,7 +604,8 @@ def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str,
     if ranking is not None:
         predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
                      for c in reviews.ranking_candidates(ranking, "ranking")}
-    chosen, shares = blind.draw(ws, since, round_, split, fraction, seed, predicted, listed_fraction, skip_rechecked)
+    chosen, shares = blind.draw(ws, since, round_, split, fraction, seed, predicted, listed_fraction, skip_rechecked,
+                                changed)
     for share in shares:
         click.echo(f"{share.split}, {share.first}: {share.decisions} decisions since {normalize_version(since)}; "
                    f"round {round_} re-checks {share.checked}; drawn now {share.drawn}", err=True)

@@ -142,6 +142,31 @@ def test_record_waits_for_the_disagreements_then_writes_everything_at_once(root,
     assert {c.index for c in fresh} == {c.index for c in every} - rechecked
 
 
+
+def test_changed_draws_decisions_turned_over_since_the_release(root, labels):
+    """--changed: a round can re-check what the last round's re-decisions turned over, and nothing else old."""
+    ws = workspace(root)
+    # train 3 was kept at v1.0.0 and is listed now; train 1 is listed in both
+    (root / "train.csv").write_text((root / "train.csv").read_text("utf-8")
+                                    + f"3,{labels['train'][3]},IDK,ambiguous,a 1 or a 7\n", "utf-8")
+    record = root / "reviewed" / "train.csv"
+    record.write_text(record.read_text("utf-8").replace(
+        f"\n3,{labels['train'][3]},kept,seed-v1.0.0,a plain digit\n",
+        f"\n3,{labels['train'][3]},listed,seed-v1.0.0,a 1 or a 7\n"), "utf-8")
+    assert review.lint(ws, labels) == []
+    plain, shares = blind.draw(ws, "v1.0.0", "v1.1.0", fraction=1.0)
+    assert {c.index for c in plain} == set(range(10, 30))
+    turned, shares = blind.draw(ws, "v1.0.0", "v1.1.0", fraction=1.0, changed=True)
+    assert {c.index for c in turned} == {3, *range(10, 30)}
+    assert [(s.first, s.decisions) for s in shares if s.split == "train"] == [("listed", 1), ("kept", 20)]
+    out = root.parent / "blind"
+    result = CliRunner().invoke(main, ["review", "blind", "draw", "--lists-dir", str(root), "--round", "v1.1.0",
+                                       "--since", "v1.0.0", "--changed", "--listed-fraction", "1", "--fraction",
+                                       "0.05", "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "train, listed: 1 decisions since v1.0.0; round v1.1.0 re-checks 0; drawn now 1" in result.stderr
+    assert [row["index"] for row in read(out / "blind-v1.1.0.csv")][:1] == ["3"]
+
 def test_listed_and_kept_decisions_are_drawn_apart_and_agreement_is_told_for_each(root, labels):
     """Deep in a ranking nearly every decision is a keep: --listed-fraction re-checks more of the listed ones."""
     ws = workspace(root)
