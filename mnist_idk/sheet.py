@@ -113,15 +113,46 @@ def index_tiles(split: Split, indices: Sequence[int], curation: Curation) -> lis
 
 
 PIXEL_LEVELS = " .:-=+*#%@"  # ink from none to full, in tenths
+BRIDGE_INK = 57  # the bridge rule (curation_lists/README.md): 57 and more closes a bowl, about 50 or less leaves it open
+
+
+def holes(image: np.ndarray, ink: int = BRIDGE_INK) -> int:
+    """How many regions of background the ink encloses: pixels under ``ink``, joined side by side, not reaching the border.
+
+    Ink joins diagonally too, so a bowl that touches a stroke only at a corner is closed. With
+    ``ink=1`` any trace closes; with the default only ink the decision rules count as a bridge.
+    """
+    background = np.asarray(image) < ink
+    rows, columns = background.shape
+    seen = np.zeros_like(background)
+    enclosed = 0
+    for start in zip(*np.nonzero(background)):
+        if seen[start]:
+            continue
+        seen[start] = True
+        stack, open_ = [start], False
+        while stack:
+            row, column = stack.pop()
+            open_ |= row in (0, rows - 1) or column in (0, columns - 1)
+            for r, c in ((row - 1, column), (row + 1, column), (row, column - 1), (row, column + 1)):
+                if 0 <= r < rows and 0 <= c < columns and background[r, c] and not seen[r, c]:
+                    seen[r, c] = True
+                    stack.append((r, c))
+        enclosed += not open_
+    return enclosed
 
 
 def pixel_grid(image: np.ndarray, caption: str) -> str:
     """The image as text, one character per pixel (``PIXEL_LEVELS``), rows and columns numbered.
 
     Whether a stroke closes a bowl often comes down to one row of pixels, which a picture scaled
-    for the eye hides and this shows: the decision rules cite such rows.
+    for the eye hides and this shows: the decision rules cite such rows. The caption adds how many
+    holes the ink encloses by the bridge rule and with any trace of ink: where they differ, a
+    bowl closes only through faint pixels. A dark hole inside a blot (pixels of 57-99, which the
+    rules count in thick 8s) is ink to both counts; the grid shows it.
     """
     levels = np.minimum(image.astype(np.int32) * len(PIXEL_LEVELS) // 256, len(PIXEL_LEVELS) - 1)
+    caption += f" | enclosed holes: {holes(image)} with ink of {BRIDGE_INK} or more, {holes(image, 1)} with any ink"
     lines = [caption, "   " + "".join(str(column % 10) for column in range(image.shape[1]))]
     lines += [f"{row:2d} " + "".join(PIXEL_LEVELS[v] for v in values) for row, values in enumerate(levels)]
     return "\n".join(lines)

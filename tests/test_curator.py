@@ -72,6 +72,33 @@ def test_show_pixels_prints_every_pixel_as_its_ink_level(tmp_path, real_splits, 
         np.testing.assert_array_equal(read == 0, image < 26)  # no ink where there is none, and only there
         assert (read[image == 255] == 9).all() and (np.abs(read - image / 25.6) <= 1).all()
     assert "IDK (noisy)" in blocks[1]
+    for block, index in zip(blocks[1:], [1, 7]):
+        image = real_splits["train"].images[index]
+        assert f"enclosed holes: {sheet.holes(image)} with ink of 57 or more, {sheet.holes(image, 1)} with any ink" \
+            in block.strip("\n").split("\n")[0]
+
+
+def test_holes_counts_what_the_bridge_rule_closes():
+    """A bowl closed through a pixel of 57 or more is a hole; one of about 50 or less is open; a diagonal touch closes."""
+    closed = np.zeros((8, 8), np.uint8)
+    closed[2:6, 2:6] = 255
+    closed[3:5, 3:5] = 0
+    assert sheet.holes(closed) == 1 and sheet.holes(np.zeros((8, 8), np.uint8)) == 0
+    for bridge, expected in ((255, 1), (57, 1), (56, 0), (40, 0)):
+        gapped = closed.copy()
+        gapped[2, 3] = bridge  # a pixel of the ring, between the hole and the outside
+        assert sheet.holes(gapped) == expected, bridge
+        assert sheet.holes(gapped, 1) == 1  # any trace of ink closes it
+    # ink joins at corners: a ring whose corner pixels are missing still encloses its middle
+    diamond = np.zeros((7, 7), np.uint8)
+    for r, c in ((1, 3), (2, 2), (2, 4), (3, 1), (3, 5), (4, 2), (4, 4), (5, 3)):
+        diamond[r, c] = 200
+    assert sheet.holes(diamond) == 1
+    two = np.zeros((8, 12), np.uint8)
+    two[1:7, 1:11] = 255
+    two[3:5, 3:5] = 0
+    two[3:5, 7:9] = 0
+    assert sheet.holes(two) == 2
 
 
 def test_show_rejects_an_index_outside_the_split(tmp_path):
