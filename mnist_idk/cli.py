@@ -214,7 +214,8 @@ def push(ws: Workspace, directory: Path, repo_id: str, revision: str, create_pr:
 @click.option("--pixels", is_flag=True,
               help="Also print each image as text, a character per pixel (' .:-=+*#%@' from no ink to full), "
                    "rows and columns numbered: whether a bowl closes can come down to one row. The caption "
-                   "counts the holes the ink encloses with ink of 57 or more (the bridge rule) and with any ink.")
+                   "counts the holes the ink encloses with ink of 57 or more (the bridge rule), and how faint "
+                   "the ink would have to be to close more.")
 @handle_errors
 @with_workspace
 def show(ws: Workspace, split: str, indices: tuple[int, ...], out: Path, version: str | None, columns: int,

@@ -147,12 +147,15 @@ def pixel_grid(image: np.ndarray, caption: str) -> str:
 
     Whether a stroke closes a bowl often comes down to one row of pixels, which a picture scaled
     for the eye hides and this shows: the decision rules cite such rows. The caption adds how many
-    holes the ink encloses by the bridge rule and with any trace of ink: where they differ, a
-    bowl closes only through faint pixels. A dark hole inside a blot (pixels of 57-99, which the
-    rules count in thick 8s) is ink to both counts; the grid shows it.
+    holes the ink encloses by the bridge rule and, if fainter ink would close more, how faint (the
+    weakest bridge). A dark hole inside a blot (pixels of 57-99, which the rules count in thick
+    8s) is ink to these counts; the grid shows it.
     """
     levels = np.minimum(image.astype(np.int32) * len(PIXEL_LEVELS) // 256, len(PIXEL_LEVELS) - 1)
-    caption += f" | enclosed holes: {holes(image)} with ink of {BRIDGE_INK} or more, {holes(image, 1)} with any ink"
+    closed = holes(image)
+    most, ink = max((holes(image, ink), ink) for ink in range(1, BRIDGE_INK))
+    fainter = f"{most} if ink of {ink} or more counts" if most > closed else "no more with fainter ink"
+    caption += f" | enclosed holes: {closed} with ink of {BRIDGE_INK} or more (the bridge rule); {fainter}"
     lines = [caption, "   " + "".join(str(column % 10) for column in range(image.shape[1]))]
     lines += [f"{row:2d} " + "".join(PIXEL_LEVELS[v] for v in values) for row, values in enumerate(levels)]
     return "\n".join(lines)

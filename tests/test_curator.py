@@ -74,8 +74,21 @@ def test_show_pixels_prints_every_pixel_as_its_ink_level(tmp_path, real_splits, 
     assert "IDK (noisy)" in blocks[1]
     for block, index in zip(blocks[1:], [1, 7]):
         image = real_splits["train"].images[index]
-        assert f"enclosed holes: {sheet.holes(image)} with ink of 57 or more, {sheet.holes(image, 1)} with any ink" \
+        assert f"enclosed holes: {sheet.holes(image)} with ink of 57 or more (the bridge rule); " \
             in block.strip("\n").split("\n")[0]
+
+
+def test_pixel_grid_says_how_faint_a_closing_bridge_is():
+    """A bowl closed through a pixel of 43 is open by the rule, and the caption says 43 would close it."""
+    image = np.zeros((8, 8), np.uint8)
+    image[2:6, 2:6] = 255
+    image[3:5, 3:5] = 0
+    image[2, 3] = 43
+    assert sheet.pixel_grid(image, "x").split("\n")[0] == \
+        "x | enclosed holes: 0 with ink of 57 or more (the bridge rule); 1 if ink of 43 or more counts"
+    image[2, 3] = 255
+    assert sheet.pixel_grid(image, "x").split("\n")[0] == \
+        "x | enclosed holes: 1 with ink of 57 or more (the bridge rule); no more with fainter ink"
 
 
 def test_holes_counts_what_the_bridge_rule_closes():
