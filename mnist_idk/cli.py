@@ -444,8 +444,9 @@ def evaluate(ws: Workspace, predictions: Path, version: str | None, split: str, 
     """Score a model's PREDICTIONS (CSV or Parquet) against a release's curated labels.
 
     Columns: mnist_index, prediction (0-9 or IDK), optionally confidence (higher = surer); one
-    row per image of the split. Prints accuracy on digits, IDK precision/recall/F1 and the
-    confusion matrix; with confidence also AURC and selective accuracy at 90/95/99% coverage.
+    row per image of the split. Prints accuracy on digits, IDK precision/recall/F1 (precision and
+    recall with 95% Wilson intervals: few images are IDK) and the confusion matrix; with
+    confidence also AURC and selective accuracy at 90/95/99% coverage.
     A prediction counts as correct when it equals the curated label (see mnist_idk/metrics.py).
 
     Example: mnist-idk evaluate preds.csv --version v1.0.0 --json scores.json --plot rc.png

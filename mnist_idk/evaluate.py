@@ -152,8 +152,9 @@ def read_predictions(path: Path, size: int, split: str = "test") -> Predictions:
     return Predictions(path, predicted, confidence)
 
 
-def _figure(value: float | None, count: str = "") -> str:
-    return ("n/a" if value is None else f"{value:.4f}") + (f"  ({count})" if count else "")
+def _figure(value: float | None, count: str = "", interval: tuple[float, float] | None = None) -> str:
+    text = ("n/a" if value is None else f"{value:.4f}") + (f"  ({count})" if count else "")
+    return text + (f"  95% interval {interval[0]:.4f}-{interval[1]:.4f}" if interval else "")
 
 
 def format_table(scores: Scores, title: str) -> str:
@@ -164,8 +165,10 @@ def format_table(scores: Scores, title: str) -> str:
     lines = [
         title,
         f"  accuracy on digits        {_figure(scores.digit_accuracy, f'{digit_correct}/{scores.digit_images}')}",
-        f"  IDK precision             {_figure(scores.idk_precision, f'{tp}/{scores.idk_predicted}')}",
-        f"  IDK recall                {_figure(scores.idk_recall, f'{tp}/{scores.idk_images}')}",
+        f"  IDK precision             "
+        f"{_figure(scores.idk_precision, f'{tp}/{scores.idk_predicted}', scores.idk_precision_interval)}",
+        f"  IDK recall                "
+        f"{_figure(scores.idk_recall, f'{tp}/{scores.idk_images}', scores.idk_recall_interval)}",
         f"  IDK F1                    {_figure(scores.idk_f1)}",
         f"  accuracy, all 11 classes  {_figure(scores.accuracy)}",
     ]

@@ -14,7 +14,9 @@ model that abstains by a threshold be scored on the same scale.
   that digit (an IDK prediction there counts as wrong, so abstaining is not free).
 - ``idk_precision`` / ``idk_recall`` / ``idk_f1``: IDK treated as the positive class. Precision
   is ``None`` when the model never predicts IDK, recall ``None`` when no image is IDK; F1 is
-  2TP / (2TP + FP + FN), ``None`` only when neither happens.
+  2TP / (2TP + FP + FN), ``None`` only when neither happens. ``idk_precision_interval`` and
+  ``idk_recall_interval`` are 95% Wilson score intervals (``wilson``): a test split holds few IDK
+  images (30 in v1.8.0), so one more found moves recall by over 3 points.
 - ``confusion``: 11x11 counts, rows = curated label, columns = prediction.
 - With confidence, selective classification: rank images by confidence, most confident first;
   at coverage k/n the model answers only the top k, and its **risk** is the error rate among
@@ -65,6 +67,8 @@ class Scores:
     idk_f1: float | None
     confusion: list[list[int]]  # rows: curated label 0..10, columns: prediction 0..10
     risk_coverage: RiskCoverage | None = field(default=None)
+    idk_precision_interval: tuple[float, float] | None = None  # 95% Wilson; None with the point value
+    idk_recall_interval: tuple[float, float] | None = None
 
     def to_dict(self, curve: bool = True) -> dict:
         """Plain JSON-ready values; ``curve=False`` drops the per-image curve, keeps AURC etc."""
@@ -87,6 +91,23 @@ def as_classes(values, what: str = "values") -> np.ndarray:
         raise MnistIdkError(f"{what}: {str(array.ravel()[bad[0]])!r} at position {bad[0]} is not a class "
                             f"(expected 0-9 or IDK)")
     return ids
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion (95% for z = 1.96); ``None`` for no trials.
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 of n, which is
+    where IDK recall on a few dozen images often lands.
+    """
+    if trials == 0:
+        return None
+    share, z2 = successes / trials, z * z
+    centre = (share + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = z * math.sqrt(share * (1 - share) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
+    # At 0 or n of n the exact end is 0 or 1; computed, it can miss by a rounding error.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
 
 
 def risk_coverage(correct: np.ndarray, confidence: np.ndarray) -> RiskCoverage:
@@ -154,4 +175,6 @@ def score(truth, predicted, confidence=None) -> Scores:
         idk_f1=2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
         confusion=confusion.tolist(),
         risk_coverage=curve,
+        idk_precision_interval=wilson(tp, tp + fp),
+        idk_recall_interval=wilson(tp, tp + fn),
     )

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_idk import card, curation, metrics
+from mnist_idk import card, curation, evaluate, metrics
 
 from conftest import workspace
 from mnist_idk.cli import main
@@ -230,3 +230,34 @@ def test_cli_bad_input_is_an_error_line_not_a_traceback(tmp_path):
     assert f"{path}: 2 rows, but the train split has 60000 images" in result.output
     result = CliRunner().invoke(main, ["evaluate", str(path), "--version", "v9.9.9"])
     assert result.exit_code == 2 and "no such release" in result.output
+
+
+def test_wilson_interval_matches_its_closed_forms_and_brackets_the_share():
+    """0 of n and n of n have closed forms (z^2/(n+z^2) and n/(n+z^2)); every interval holds its share."""
+    z2 = 1.96 ** 2
+    assert metrics.wilson(0, 0) is None
+    low, high = metrics.wilson(0, 20)
+    assert low == 0 and high == pytest.approx(z2 / (20 + z2))
+    low, high = metrics.wilson(20, 20)
+    assert high == 1 and low == pytest.approx(20 / (20 + z2))
+    assert metrics.wilson(1, 30) == pytest.approx((0.0059, 0.1667), abs=5e-4)  # one IDK image found of 30
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 500), st.integers(1, 500))
+def test_wilson_interval_holds_the_share_and_narrows_with_more_trials(successes, trials):
+    successes = min(successes, trials)
+    low, high = metrics.wilson(successes, trials)
+    assert 0 <= low <= successes / trials <= high <= 1
+    wider = metrics.wilson(successes * 4, trials * 4)
+    assert wider[1] - wider[0] <= high - low + 1e-12
+
+
+def test_evaluate_prints_the_interval_of_idk_precision_and_recall():
+    truth = np.array([10] * 30 + [3] * 70)
+    predicted = np.array([10] + [3] * 29 + [10] + [3] * 69)  # finds 1 of 30 IDK, one false IDK
+    scores = metrics.score(truth, predicted)
+    assert scores.idk_recall_interval == metrics.wilson(1, 30) and scores.idk_precision_interval == metrics.wilson(1, 2)
+    table = evaluate.format_table(scores, "t")
+    assert f"IDK recall                0.0333  (1/30)  95% interval {metrics.wilson(1, 30)[0]:.4f}-" in table
+    assert metrics.score(truth, np.full(100, 3)).idk_precision_interval is None  # never predicts IDK
