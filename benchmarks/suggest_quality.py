@@ -12,8 +12,8 @@ many as the planted flips, so it separates models that all find nearly every fli
     Several seeds: one line each, then the mean. This is what settings are tuned on.
 (b) published MNIST label errors (benchmarks/published_label_errors.csv, provenance there),
     ranked on the true labels. Reported only: never used to choose settings.
-(c) the images of the current release (v1.0.0) and working lists, mostly ambiguous digits moved
-    to IDK, and the 89 images of the "MNIST Visual Curation" IDK set that seeded them (issue 3).
+(c) the images of every release and of the working lists (the early ones mostly ambiguous digits
+    moved to IDK), and the 89 images of the "MNIST Visual Curation" IDK set that seeded them (issue 3).
 
 Rankers: the v1 model (``Settings(model="rff")``), v2 (``conv``, numpy, the default without the
 extra), v3 (``cnn``, the default with torch installed), and cleanlab's ``find_label_issues`` on the
