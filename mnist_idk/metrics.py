@@ -15,8 +15,8 @@ model that abstains by a threshold be scored on the same scale.
 - ``idk_precision`` / ``idk_recall`` / ``idk_f1``: IDK treated as the positive class. Precision
   is ``None`` when the model never predicts IDK, recall ``None`` when no image is IDK; F1 is
   2TP / (2TP + FP + FN), ``None`` only when neither happens. ``idk_precision_interval`` and
-  ``idk_recall_interval`` are 95% Wilson score intervals (``wilson``): a test split holds few IDK
-  images (30 in v1.8.0), so one more found moves recall by over 3 points.
+  ``idk_recall_interval`` are 95% Wilson score intervals (``wilson``): a test split holds a few
+  dozen IDK images, so one more found moves recall by several points.
 - ``confusion``: 11x11 counts, rows = curated label, columns = prediction.
 - With confidence, selective classification: rank images by confidence, most confident first;
   at coverage k/n the model answers only the top k, and its **risk** is the error rate among
