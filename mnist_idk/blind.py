@@ -41,7 +41,7 @@ class Share:
 def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: float = FRACTION, seed: int = 0,
          predicted: Mapping[tuple[str, int], int] | None = None,
          listed_fraction: float | None = None, skip_rechecked: bool = False,
-         changed: bool = False) -> tuple[list[Candidate], list[Share]]:
+         changed: bool = False, disagreed: str | None = None) -> tuple[list[Candidate], list[Share]]:
     """A random share of the decisions recorded since release ``since``, less those this round has.
 
     Listed and kept decisions are drawn separately (strata): ``fraction`` of the kept ones and
@@ -54,6 +54,8 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
     ``changed`` also draws images reviewed before ``since`` whose decision has changed since: a
     round that re-checks what the last one's re-decisions turned over, stratified by the decision
     now in the record (the one a second reviewer is compared with).
+    ``disagreed`` (a round) draws instead from the images that round's blind re-check disagreed
+    on, whatever their decision now: a third look at the contested ones, those that stood too.
     """
     round_, since = normalize_version(round_), normalize_version(since)
     if since not in ws.released_versions():
@@ -64,6 +66,12 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
     checks = review.load_blind(ws)
     checked = {(c.split, c.index) for c in checks if c.round == round_}
     elsewhere = {(c.split, c.index) for c in checks if c.round != round_} - checked if skip_rechecked else set()
+    contested = None
+    if disagreed is not None:
+        disagreed = normalize_version(disagreed)
+        contested = {(c.split, c.index) for c in checks if c.round == disagreed and c.first != c.blind}
+        if not contested:
+            raise MnistIdkError(f"--disagreed {disagreed}: no disagreement of that round in the blind record")
     rng = random.Random(seed)
     chosen: list[Candidate] = []
     shares = []
@@ -73,7 +81,8 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
         old = {r.index: r.decision for r in before[name]}
         for first, share in shares_of.items():
             pool = [r for r in now[name] if r.decision == first and (name, r.index) not in elsewhere
-                    and (r.index not in old or (changed and old[r.index] != r.decision))]
+                    and ((name, r.index) in contested if contested is not None
+                         else r.index not in old or (changed and old[r.index] != r.decision))]
             done = sum((name, r.index) in checked for r in pool)
             want = max(0, round(share * len(pool)) - done)
             fresh = [r for r in pool if (name, r.index) not in checked]

@@ -574,6 +574,9 @@ def review_blind() -> None:
 @click.option("--changed", is_flag=True,
               help="Also draw images reviewed before --since whose decision has changed since (a round "
                    "that re-checks the decisions the last round's re-decisions turned over).")
+@click.option("--disagreed", metavar="ROUND",
+              help="Draw instead from the images that ROUND's blind re-check disagreed on, whatever their "
+                   "decision now (a third look at the contested ones); --since only names the release.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="A suggest CSV: its predicted digit (where that is the label, the next likeliest) "
@@ -584,8 +587,8 @@ def review_blind() -> None:
 @handle_errors
 @with_workspace
 def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str, fraction: float,
-                      listed_fraction: float | None, skip_rechecked: bool, changed: bool, seed: int,
-                      ranking: Path | None, out_dir: Path, per_sheet: int) -> None:
+                      listed_fraction: float | None, skip_rechecked: bool, changed: bool, disagreed: str | None,
+                      seed: int, ranking: Path | None, out_dir: Path, per_sheet: int) -> None:
     """Draw a random share of the decisions since the newest release, as sheets and a blind CSV.
 
     Listed and kept decisions are drawn separately (--fraction of each, or --listed-fraction of
@@ -608,12 +611,13 @@ def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str,
         predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
                      for c in reviews.ranking_candidates(ranking, "ranking")}
     chosen, shares = blind.draw(ws, since, round_, split, fraction, seed, predicted, listed_fraction, skip_rechecked,
-                                changed)
+                                changed, disagreed)
+    pool = f"round {normalize_version(disagreed)} disagreed on" if disagreed else f"since {normalize_version(since)}"
     for share in shares:
-        click.echo(f"{share.split}, {share.first}: {share.decisions} decisions since {normalize_version(since)}; "
+        click.echo(f"{share.split}, {share.first}: {share.decisions} decisions {pool}; "
                    f"round {round_} re-checks {share.checked}; drawn now {share.drawn}", err=True)
     if not chosen:
-        raise MnistIdkError(f"round {round_} already re-checks its share of the decisions since {since}")
+        raise MnistIdkError(f"round {round_} already re-checks its share of the decisions {pool}")
     for path in blind.write(chosen, round_, load_raw(ws), out_dir, per_sheet):
         click.echo(str(path))
 

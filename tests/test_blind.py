@@ -141,6 +141,18 @@ def test_record_waits_for_the_disagreements_then_writes_everything_at_once(root,
     assert len(every) == 30 and rechecked <= {c.index for c in every}
     assert {c.index for c in fresh} == {c.index for c in every} - rechecked
 
+    # a third look: the images round v1.1.0 disagreed on, whatever their decision now, and only those
+    third, shares = blind.draw(ws, "v1.0.0", "v1.2.0", fraction=1.0, seed=3, disagreed="v1.1.0")
+    assert [c.index for c in third] == [int(differ["index"])]
+    assert [(s.first, s.decisions) for s in shares if s.split == "train"] == [("listed", 1), ("kept", 0)]
+    with pytest.raises(MnistIdkError, match="--disagreed v1.5.0: no disagreement of that round"):
+        blind.draw(ws, "v1.0.0", "v1.2.0", disagreed="1.5.0")
+    shown = runner.invoke(main, ["review", "blind", "draw", "--lists-dir", str(root), "--round", "v1.2.0",
+                                 "--since", "v1.0.0", "--disagreed", "v1.1.0", "--listed-fraction", "1",
+                                 "--out-dir", str(root.parent / "third")])
+    assert shown.exit_code == 0, shown.output
+    assert "train, listed: 1 decisions round v1.1.0 disagreed on; round v1.2.0 re-checks 0; drawn now 1" in shown.stderr
+
 
 
 def test_changed_draws_decisions_turned_over_since_the_release(root, labels):
