@@ -55,7 +55,8 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
     round that re-checks what the last one's re-decisions turned over, stratified by the decision
     now in the record (the one a second reviewer is compared with).
     ``disagreed`` (a round) draws instead from the images that round's blind re-check disagreed
-    on, whatever their decision now: a third look at the contested ones, those that stood too.
+    on, whatever their decision now: a third look at the contested ones, those that stood too
+    (with ``skip_rechecked``, less those a round other than that one re-checked).
     """
     round_, since = normalize_version(round_), normalize_version(since)
     if since not in ws.released_versions():
@@ -65,13 +66,15 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
     now = review.load_record(ws, "working")
     checks = review.load_blind(ws)
     checked = {(c.split, c.index) for c in checks if c.round == round_}
-    elsewhere = {(c.split, c.index) for c in checks if c.round != round_} - checked if skip_rechecked else set()
     contested = None
     if disagreed is not None:
         disagreed = normalize_version(disagreed)
         contested = {(c.split, c.index) for c in checks if c.round == disagreed and c.first != c.blind}
         if not contested:
             raise MnistIdkError(f"--disagreed {disagreed}: no disagreement of that round in the blind record")
+    # With --disagreed, the contested round's own re-check is what made the pool, not a reason to skip.
+    elsewhere = {(c.split, c.index) for c in checks if c.round not in (round_, disagreed)} - checked \
+        if skip_rechecked else set()
     rng = random.Random(seed)
     chosen: list[Candidate] = []
     shares = []

@@ -145,6 +145,8 @@ def test_record_waits_for_the_disagreements_then_writes_everything_at_once(root,
     third, shares = blind.draw(ws, "v1.0.0", "v1.2.0", fraction=1.0, seed=3, disagreed="v1.1.0")
     assert [c.index for c in third] == [int(differ["index"])]
     assert [(s.first, s.decisions) for s in shares if s.split == "train"] == [("listed", 1), ("kept", 0)]
+    skipping, _ = blind.draw(ws, "v1.0.0", "v1.2.0", fraction=1.0, seed=3, disagreed="v1.1.0", skip_rechecked=True)
+    assert skipping == third  # v1.1.0's own re-check made the pool; it is no reason to leave one out
     with pytest.raises(MnistIdkError, match="--disagreed v1.5.0: no disagreement of that round"):
         blind.draw(ws, "v1.0.0", "v1.2.0", disagreed="1.5.0")
     shown = runner.invoke(main, ["review", "blind", "draw", "--lists-dir", str(root), "--round", "v1.2.0",
