@@ -227,11 +227,13 @@ def blind_paragraph(ws: Workspace, version: str) -> str:
 
     rows = [[r.round or "v1.1.0", r.checked, share(r.agree, r.checked), share(*r.listed), share(*r.kept), r.changed]
             for r in rounds]
-    return ("Each round, a share of its decisions drawn at random (listed and kept apart, so that the listings "
-            "can be re-checked at a larger share, up to all of them) was decided again by a second reviewer who "
-            "saw neither the first decision nor the record (`curation_lists/reviewed/blind_recheck.csv`); where the two "
-            "disagreed, the image was decided once more. Most decisions deep in a ranking are keeps, so the "
-            "agreement on images first listed is given apart:\n\n"
+    return ("Each round, a share of a set of decisions drawn at random (the decisions since the last release, or "
+            "older ones that a round takes on, turned over or disagreed on: the CHANGELOG says which; listed and "
+            "kept apart, so that the listings can be re-checked at a larger share, up to all of them) was decided "
+            "again by a reviewer who saw neither the recorded decision nor the record "
+            "(`curation_lists/reviewed/blind_recheck.csv`); where the two disagreed, the image was decided once "
+            "more. Most decisions deep in a ranking are keeps, so the agreement on images first listed (listed "
+            "when drawn) is given apart:\n\n"
             + table(["round", "re-checked", "agree", "first listed: agree", "first kept: agree",
                      "changed when decided once more"], rows) + "\n\n")
 
