@@ -82,10 +82,13 @@ def draw(ws: Workspace, since: str, round_: str, split: str = "all", fraction: f
         if split not in ("all", name):
             continue
         old = {r.index: r.decision for r in before[name]}
+        if contested is not None:
+            eligible = [r for r in now[name] if (name, r.index) in contested]
+        else:
+            eligible = [r for r in now[name] if r.index not in old or (changed and old[r.index] != r.decision)]
+        eligible = [r for r in eligible if (name, r.index) not in elsewhere]
         for first, share in shares_of.items():
-            pool = [r for r in now[name] if r.decision == first and (name, r.index) not in elsewhere
-                    and ((name, r.index) in contested if contested is not None
-                         else r.index not in old or (changed and old[r.index] != r.decision))]
+            pool = [r for r in eligible if r.decision == first]
             done = sum((name, r.index) in checked for r in pool)
             want = max(0, round(share * len(pool)) - done)
             fresh = [r for r in pool if (name, r.index) not in checked]
