@@ -74,8 +74,12 @@ def repeatable(threads: int) -> Iterator[None]:
 
 
 def train(images: torch.Tensor, labels: torch.Tensor, width: int, epochs: int, batch: int, learning_rate: float,
-          shift: int, seed: int, progress: Callable[[str], None], name: str) -> nn.Module:
-    """AdamW with a one-cycle learning rate over ``epochs`` passes of shifted images."""
+          shift: int, seed: int, progress: Callable[[str], None], name: str, smoothing: float = 0.0) -> nn.Module:
+    """AdamW with a one-cycle learning rate over ``epochs`` passes of shifted images.
+
+    ``smoothing`` (label smoothing) trains towards 1 - smoothing on the given label: a network
+    that never has to be certain keeps more doubt for images unlike their label.
+    """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = network(width).to(memory_format=torch.channels_last)
@@ -90,7 +94,8 @@ def train(images: torch.Tensor, labels: torch.Tensor, width: int, epochs: int, b
         total = 0.0
         for first in range(0, len(labels), batch):
             chosen = order[first:first + batch]
-            loss = F.cross_entropy(model(moved[chosen].contiguous(memory_format=torch.channels_last)), labels[chosen])
+            loss = F.cross_entropy(model(moved[chosen].contiguous(memory_format=torch.channels_last)), labels[chosen],
+                                   label_smoothing=smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -141,7 +146,7 @@ def reread(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, probabi
 def out_of_fold_probabilities(images: np.ndarray, labels: np.ndarray, folds: np.ndarray, *, width: int = 16,
                               epochs: int = 4, batch: int = 256, learning_rate: float = 4e-3, shift: int = 2,
                               seed: int = 0, threads: int = 2, name: str = "CNN", reread_share: float = 0.0,
-                              progress: Callable[[str], None] = lambda message: None) -> np.ndarray:
+                              smoothing: float = 0.0, progress: Callable[[str], None] = lambda message: None) -> np.ndarray:
     """p(digit) of every image (n, 10) from a network trained on the other folds (pixels in [0, 1], n x 784).
 
     The ``reread_share`` of each fold least likely to carry its label is re-read (``reread``).
@@ -155,7 +160,7 @@ def out_of_fold_probabilities(images: np.ndarray, labels: np.ndarray, folds: np.
             held_out = torch.from_numpy(np.flatnonzero(folds == fold))
             fitted = torch.from_numpy(np.flatnonzero(folds != fold))
             model = train(pixels[fitted], targets[fitted], width, epochs, batch, learning_rate, shift,
-                          seed * 1000 + fold, progress, f"{name}, fold {fold + 1}/{count}")
+                          seed * 1000 + fold, progress, f"{name}, fold {fold + 1}/{count}", smoothing)
             probabilities[held_out.numpy()] = reread(model, pixels[held_out], targets[held_out],
                                                      predict(model, pixels[held_out]), reread_share)
     return probabilities
