@@ -7,8 +7,8 @@ fitted on the others. Every model is deterministic and fits two CPU cores:
 - ``cnn`` (the default when torch is installed: ``pip install 'mnist-idk[suggest]'``; code in
   ``suggest_cnn``): two small convolutional networks, one reading deskewed pixels and one raw
   pixels, each trained for ``epochs`` epochs on one of ``cnn_folds`` folds and predicting the
-  other (its own fold assignment per view); their probabilities are averaged (99.3-99.4% held
-  out). Each network re-reads the ``reread`` share of its held-out images it doubts most as the
+  other (its own fold assignment per view), with label smoothing ``smoothing``; their
+  probabilities are averaged (99.4% held out). Each network re-reads the ``reread`` share of its held-out images it doubts most as the
   mean over nine one-pixel moves (``suggest_cnn.reread``): chosen on planted flips and on the
   images the review lists, over five moves and over moves with turns. ``score`` is the
   self-confidence of the average. The neighbour vote below is still
