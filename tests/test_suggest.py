@@ -245,3 +245,24 @@ def test_cli_help_explains():
         assert option in result.output
     assert "out of sample" in result.output
     assert "of the 15" in result.output and "17 blatant train errors" in result.output  # measured figures
+
+
+def test_the_benchmark_plants_plausible_flips_on_the_same_images_as_uniform_ones():
+    """`suggest_quality.py --flips plausible` changes the images uniform flips pick, to the digits it is given."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("suggest_quality", REPO / "benchmarks" / "suggest_quality.py")
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    labels = np.random.default_rng(1).integers(0, 10, 4000)
+    likeliest = (labels + 3) % 10  # stands in for a model's likeliest digit other than the label
+    uniform, rows = quality.flip(labels, 7)
+    plausible, same_rows = quality.flip(labels, 7, likeliest)
+    assert rows == same_rows and len(rows) == 20
+    assert set(np.flatnonzero(uniform != labels).tolist()) == rows
+    assert set(np.flatnonzero(plausible != labels).tolist()) == rows
+    chosen = sorted(rows)
+    assert (plausible[chosen] == likeliest[chosen]).all()
+    assert (uniform[chosen] != likeliest[chosen]).any()  # uniform flips do not follow the model
