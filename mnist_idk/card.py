@@ -211,7 +211,30 @@ def review_section(ws: Workspace, version: str) -> str:
             "Candidates came from published studies of MNIST label errors (`published`), the previous "
             "release (`seed`), and an out-of-sample model ranking (`suggest`), reviewed in rank order; a "
             "score only ordered the queue. Reviewed (listed) by source:\n\n")
-    return head + table(["split", "reviewed", "listed", *kinds], rows) + "\n\n" + blind_paragraph(ws, version)
+    return (head + table(["split", "reviewed", "listed", *kinds], rows) + "\n\n" + audit_paragraph(record)
+            + blind_paragraph(ws, version))
+
+
+def audit_paragraph(record: dict) -> str:
+    """What a random audit of the unreviewed images says is left there; "" without an audit."""
+    from . import review
+    from .raw import SPLIT_SIZES
+
+    parts = []
+    for split, reviewed in record.items():
+        audited = [r for r in reviewed if any(review.source_kind(s) == "audit" for s in r.sources)]
+        unreviewed = SPLIT_SIZES[split] - len(reviewed)
+        estimate = review.remaining(unreviewed, len(audited), sum(r.decision == "listed" for r in audited))
+        if estimate is not None:
+            middle, (low, high) = estimate
+            listed = sum(r.decision == "listed" for r in audited)
+            parts.append(f"{split}: {listed} of {len(audited):,} listed, so about {middle:,.0f} IDK images "
+                         f"(95% interval {low:,.0f}-{high:,.0f}) among its {unreviewed:,} unreviewed ones")
+    if not parts:
+        return ""
+    return ("**What the review has not reached** (`audit`): after the ranked review, images nobody had reviewed "
+            "were drawn at random and reviewed the same way, so their listed share estimates how many images "
+            "of the unreviewed rest a careful reviewer would list. " + "; ".join(parts) + ".\n\n")
 
 
 def blind_paragraph(ws: Workspace, version: str) -> str:

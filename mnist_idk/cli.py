@@ -497,13 +497,18 @@ def review() -> None:
               help="A suggest CSV to continue with once the published candidates are reviewed.")
 @click.option("--run", help="The recorded run (curation_lists/reviewed/runs.csv) that made --ranking.")
 @click.option("--second-look", is_flag=True, help="Serve the images set aside as unsure, on their own sheets.")
+@click.option("--audit", "audit_seed", type=click.IntRange(min=0), metavar="SEED",
+              help="Serve --ranking's unreviewed images in a random order fixed by SEED instead of rank order "
+                   "(sources audit-sSEED:RUN@RANK): a random sample of what the review has not reached, whose "
+                   "listed share `review status` turns into an estimate of the IDK images left there. Audit "
+                   "after the ranked review, with a ranking made with nothing left out.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/review"),
               show_default=True, help="Where the sheets and the decisions CSV go.")
 @click.option("--per-sheet", type=click.IntRange(min=1), default=10, show_default=True, help="Candidates per sheet.")
 @handle_errors
 @with_workspace
 def review_next(ws: Workspace, split: str, batch: int, ranking: Path | None, run: str | None, second_look: bool,
-                out_dir: Path, per_sheet: int) -> None:
+                audit_seed: int | None, out_dir: Path, per_sheet: int) -> None:
     """Write the next unreviewed candidates as sheets and a decisions CSV to fill in.
 
     Each sheet row shows the candidate large, then three typical members of its label and three
@@ -519,7 +524,11 @@ def review_next(ws: Workspace, split: str, batch: int, ranking: Path | None, run
             raise MnistIdkError(f"--run {run!r} is not recorded in {reviews.record_dir(ws) / reviews.RUNS}; "
                                 "record the run (tool version, model, seed, command) first")
         ranked = reviews.ranking_candidates(ranking, run)
-    chosen = reviews.next_batch(ws, split, batch, ranked, second_look)
+    if audit_seed is not None:
+        if ranked is None or second_look:
+            raise MnistIdkError("--audit draws from a ranking: give --ranking and --run (and not --second-look)")
+        ranked = reviews.audit_candidates(ranked, audit_seed)
+    chosen = reviews.next_batch(ws, split, batch, ranked, second_look, audit=audit_seed is not None)
     name = f"{'second-look' if second_look else split}-{len(reviews.reviewed_keys(ws)):05d}"
     for path in reviews.write_batch(chosen, load_raw(ws), out_dir, name, per_sheet):
         click.echo(str(path))
@@ -694,6 +703,12 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
             click.echo(f"  ranking: {st.ranked_reviewed} reviewed, deepest rank {st.deepest_rank}; last "
                        f"{st.last_window}: {st.last_window_listed} listed ({share:.1%}) -> "
                        + ("stopping rule met" if st.done else "continue"))
+        estimate = st.remaining()
+        if estimate is not None:
+            middle, (low, high) = estimate
+            click.echo(f"  audit: {st.audited} random unreviewed images decided, {st.audit_listed} listed "
+                       f"({st.audit_listed / st.audited:.1%}) -> about {middle:,.0f} IDK images (95% interval "
+                       f"{low:,.0f}-{high:,.0f}) among the {st.unreviewed:,} still unreviewed")
     raters = reviews.rater_agreement(ws)
     if raters.agree or raters.disagree:
         rated = raters.agree + len(raters.disagree)

@@ -4,7 +4,9 @@
 reviewed image once: ``listed`` (it is in the working list) or ``kept`` (it keeps its label). So
 coverage is auditable and nobody reviews an image twice. ``source`` says where the candidate came
 from, ``;``-separated: ``seed-vX.Y.Z``, ``published:<study>``, ``suggest:<run>@<rank>`` (a run
-recorded in ``reviewed/runs.csv``).
+recorded in ``reviewed/runs.csv``), or ``audit-s<seed>:<run>@<rank>`` (served in a seeded random
+order instead of rank order: a random sample of what the review has not reached, which estimates
+how many IDK images remain there).
 
 The queue serves unreviewed candidates, published studies first, then a recorded ``suggest``
 ranking in rank order. Each batch is a sheet per candidate group, every candidate drawn large
@@ -20,7 +22,7 @@ import csv
 import io
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -30,6 +32,7 @@ from . import curation
 from .curation import COLUMNS as LIST_COLUMNS
 from .curation import IDK, REASONS, Entry, Problem, read_list
 from .errors import MnistIdkError
+from .metrics import wilson
 from .raw import SPLIT_SIZES, SPLITS, Split
 from .workspace import Workspace, parse_version
 
@@ -48,7 +51,7 @@ PUBLISHED_COLUMNS = ("split", "index", "original", "study", "alternative", "vote
                      "votes_neither")
 BLIND_COLUMNS = ("round", "split", "index", "original", "first", "blind", "blind_reason", "blind_note", "final")
 VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
-_SOURCE = re.compile(r"^(seed-v\d+\.\d+\.\d+|published:[a-z0-9-]+|suggest:[a-z0-9.-]+@\d+)$")
+_SOURCE = re.compile(r"^(seed-v\d+\.\d+\.\d+|published:[a-z0-9-]+|suggest:[a-z0-9.-]+@\d+|audit-s\d+:[a-z0-9.-]+@\d+)$")
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,14 @@ def record_dir(ws: Workspace) -> Path:
 
 
 def source_kind(source: str) -> str:
-    """``seed``, ``published`` or ``suggest``: what a source token is, without its details."""
-    return source.split(":")[0].split("-v")[0]
+    """``seed``, ``published``, ``suggest`` or ``audit``: what a source token is, without its details."""
+    return source.split(":")[0].split("-v")[0].split("-s")[0]
+
+
+def source_run(source: str) -> str | None:
+    """The recorded run a ``suggest:`` or ``audit-s<seed>:`` source names, else None."""
+    kind = source_kind(source)
+    return source.split(":", 1)[1].split("@")[0] if kind in ("suggest", "audit") and ":" in source else None
 
 
 def read_rows(path: Path, columns: Sequence[str]) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
@@ -149,9 +158,9 @@ def _sources(path: Path, line: int, text: str, runs: set[str] | None, problems) 
         problems.append(Problem(path, line, "source is empty; say where the candidate came from"))
     for source in sources:
         if not _SOURCE.match(source):
-            problems.append(Problem(path, line, f"source {source!r} is not seed-vX.Y.Z, published:<study> or "
-                                                "suggest:<run>@<rank>"))
-        elif source.startswith("suggest:") and runs is not None and source[8:].split("@")[0] not in runs:
+            problems.append(Problem(path, line, f"source {source!r} is not seed-vX.Y.Z, published:<study>, "
+                                                "suggest:<run>@<rank> or audit-s<seed>:<run>@<rank>"))
+        elif source_run(source) is not None and runs is not None and source_run(source) not in runs:
             problems.append(Problem(path, line, f"source {source!r} names a run not recorded in {RUNS}"))
     return sources
 
@@ -368,6 +377,18 @@ def ranking_candidates(path: Path, run: str) -> list[Candidate]:
     return out
 
 
+def audit_candidates(ranking: Sequence[Candidate], seed: int) -> list[Candidate]:
+    """A ranking's images in a random order fixed by ``seed``, each source ``audit-s<seed>:<run>@<rank>``.
+
+    Reviewing the first n that nobody has reviewed is a uniform random sample of the images the
+    review has not reached: its listed share estimates how many IDK images remain unreviewed, which
+    the stopping rule (a yield near the end of one ranking) cannot say. The ranking should hold
+    every image of the split (made with nothing left out); its predictions fill the sheets.
+    """
+    order = np.random.default_rng(seed).permutation(len(ranking))
+    return [replace(ranking[i], source=ranking[i].source.replace("suggest:", f"audit-s{seed}:", 1)) for i in order]
+
+
 def read_second_look(ws: Workspace, notes: dict | None = None) -> list[Candidate]:
     """The images set aside as unsure; ``notes`` (if given) receives each first look's note."""
     path = record_dir(ws) / SECOND_LOOK
@@ -385,14 +406,18 @@ def reviewed_keys(ws: Workspace) -> set[tuple[str, int]]:
     return {(split, r.index) for split in SPLITS for r in read_record_if_any(record_dir(ws), split)[0]}
 
 
-def next_batch(ws: Workspace, split: str, size: int, ranking: list[Candidate] | None, second_look: bool = False) -> list[Candidate]:
-    """The next unreviewed candidates: published first, then the ranking; or the second-look pile."""
+def next_batch(ws: Workspace, split: str, size: int, ranking: list[Candidate] | None, second_look: bool = False,
+               audit: bool = False) -> list[Candidate]:
+    """The next unreviewed candidates: published first, then the ranking; or the second-look pile.
+
+    ``audit``: the ranking is an audit's random order (``audit_candidates``) and alone is served.
+    """
     pending = read_second_look(ws)
     if second_look:
         return [c for c in pending if split in ("all", c.split)][:size]
     skip = reviewed_keys(ws) | {(c.split, c.index) for c in pending}
     out: list[Candidate] = []
-    for candidate in published_candidates(ws) + (ranking or []):
+    for candidate in ([] if audit else published_candidates(ws)) + (ranking or []):
         key = (candidate.split, candidate.index)
         if key in skip or split not in ("all", candidate.split):
             continue
@@ -630,6 +655,18 @@ def write_files(texts: Mapping[Path, str]) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def remaining(unreviewed: int, audited: int, audit_listed: int) -> tuple[float, tuple[float, float]] | None:
+    """Estimated IDK images among the unreviewed, with a 95% interval, from an audit; None without one.
+
+    The audit's listed share (Wilson interval) times the images still unreviewed: valid when the
+    audit was drawn after the ranked review, so that it sampled what that review left.
+    """
+    if not audited:
+        return None
+    low, high = wilson(audit_listed, audited)
+    return audit_listed / audited * unreviewed, (low * unreviewed, high * unreviewed)
+
+
 @dataclass(frozen=True)
 class SplitStatus:
     split: str
@@ -640,6 +677,15 @@ class SplitStatus:
     deepest_rank: int
     last_window: int  # how many of the last 200 ranked-and-reviewed there are (200 once far enough)
     last_window_listed: int
+    audited: int = 0  # decisions served by an audit (a random sample of the unreviewed images)
+    audit_listed: int = 0
+
+    @property
+    def unreviewed(self) -> int:
+        return SPLIT_SIZES[self.split] - self.reviewed
+
+    def remaining(self) -> tuple[float, tuple[float, float]] | None:
+        return remaining(self.unreviewed, self.audited, self.audit_listed)
 
     @property
     def done(self) -> bool:
@@ -665,9 +711,11 @@ def status(ws: Workspace) -> list[SplitStatus]:
                 ranked.append((min(ranks), r.decision == "listed"))
         ranked.sort()
         window = ranked[-WINDOW:]
+        audited = by_source.get("audit", [0, 0])
         out.append(SplitStatus(split, len(rows), sum(r.decision == "listed" for r in rows),
                                {k: (v[0], v[1]) for k, v in sorted(by_source.items())}, len(ranked),
-                               ranked[-1][0] if ranked else 0, len(window), sum(listed for _, listed in window)))
+                               ranked[-1][0] if ranked else 0, len(window), sum(listed for _, listed in window),
+                               audited[0], audited[1]))
     return out
 
 

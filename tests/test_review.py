@@ -246,3 +246,71 @@ def test_where_the_model_reads_the_label_the_second_column_shows_the_next_likeli
     for tile, index in zip(typical_tiles(read[1]), review.typical(train, 7)):
         np.testing.assert_array_equal(tile, train.images[index])
     assert all((tile == 255).all() for tile in typical_tiles(read[2]))  # no second column: left blank
+
+
+def test_an_audit_serves_the_unreviewed_images_in_a_seeded_random_order(tmp_path, labels):
+    """`review next --audit SEED`: published candidates and rank order give way to a seeded permutation."""
+    root = lists(tmp_path / "lists", reviewed_train="3,1,kept,suggest:r1@1,a clear 1\n", runs="r1,0.1.0,rff,0,cmd\n")
+    (root / "published").mkdir()
+    (root / "published" / "candidates.csv").write_text(
+        "split,index,original,study,alternative,votes_given,votes_alternative,votes_neither\n"
+        "train,5,2,study-a,7,,,\n", "utf-8")
+    indices = np.arange(40)
+    ranking = tmp_path / "ranking.csv"
+    ranking.write_text("rank,split,index,original,predicted\n" + "".join(
+        f"{rank},train,{i},{labels['train'][i]},{labels['train'][i]}\n" for rank, i in enumerate(indices, 1)), "utf-8")
+    ranked = review.ranking_candidates(ranking, "r1")
+    audit = review.audit_candidates(ranked, 7)
+    assert sorted(c.index for c in audit) == indices.tolist()  # every image once
+    assert [c.index for c in audit] != indices.tolist()  # not in rank order
+    assert [c.index for c in audit] == [c.index for c in review.audit_candidates(ranked, 7)]  # the seed fixes it
+    assert [c.index for c in audit] != [c.index for c in review.audit_candidates(ranked, 8)]
+    assert all(c.source == f"audit-s7:r1@{c.index + 1}" for c in audit)  # the rank stays in the source
+    queue = review.next_batch(workspace(root), "train", 39, audit, audit=True)
+    assert [c.index for c in queue] == [c.index for c in audit if c.index != 3]  # no published first, reviewed left out
+
+    out = tmp_path / "batch"
+    result = CliRunner().invoke(main, ["review", "next", "--lists-dir", str(root), "--ranking", str(ranking),
+                                       "--run", "r1", "--audit", "7", "--split", "train", "--batch", "4",
+                                       "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    decisions = result.stdout.splitlines()[-1]
+    rows = list(csv.DictReader(open(decisions, encoding="utf-8")))
+    assert [int(r["index"]) for r in rows] == [c.index for c in queue[:4]]
+    alone = CliRunner().invoke(main, ["review", "next", "--lists-dir", str(root), "--audit", "7"])
+    assert alone.exit_code != 0 and "--audit draws from a ranking" in alone.output
+
+    for r, decision in zip(rows, ["kept", "listed", "kept", "kept"]):  # the sources pass apply's checks
+        r.update(decision=decision, reason="noisy" if decision == "listed" else "", note="looked")
+    with open(decisions, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=review.DECISION_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    applied = CliRunner().invoke(main, ["review", "apply", "--lists-dir", str(root), decisions])
+    assert applied.exit_code == 0, applied.output
+    assert review.lint(workspace(root), labels) == []
+    train = review.status(workspace(root))[0]
+    assert (train.audited, train.audit_listed, train.ranked_reviewed) == (4, 1, 1)  # audits leave the stopping rule alone
+    middle, (low, high) = train.remaining()
+    assert middle == pytest.approx(0.25 * (60000 - 5)) and low < middle < high
+    status = CliRunner().invoke(main, ["review", "status", "--lists-dir", str(root)])
+    assert "audit: 4 random unreviewed images decided, 1 listed (25.0%) -> about 14,999 IDK images" in status.output
+
+
+def test_an_audit_source_must_name_a_recorded_run(tmp_path, labels):
+    root = lists(tmp_path, reviewed_train="1,0,kept,audit-s0:r9@4,a 0\n3,1,kept,audit:r1@2,a 1\n",
+                 runs="r1,0.1.0,rff,0,cmd\n")
+    messages = [p.message for p in review.lint(workspace(root), labels)]
+    assert any("'audit-s0:r9@4' names a run not recorded" in m for m in messages)
+    assert any("'audit:r1@2' is not seed-vX.Y.Z" in m for m in messages)
+
+
+def test_the_card_says_what_an_audit_estimates_is_left_unreviewed(tmp_path):
+    from mnist_idk import card
+
+    rows = "1,0,listed,audit-s0:r1@40,a smudge\n3,1,kept,audit-s0:r1@9,a 1\n5,2,kept,suggest:r1@1,a 2\n"
+    root = lists(tmp_path, train="1,0,IDK,noisy,a smudge\n", reviewed_train=rows, runs="r1,0.1.0,rff,0,cmd\n")
+    section = card.review_section(workspace(root), "working")
+    assert "| train | 3 | 1 | 2 (1) | 1 (0) |" in section  # audit, suggest
+    assert "train: 1 of 2 listed, so about 29,998 IDK images (95% interval 5,671-54,326)" in section  # Wilson 1 of 2: 0.0945-0.9055
+    assert "test:" not in section  # no audit there
