@@ -210,7 +210,9 @@ def review_section(ws: Workspace, version: str) -> str:
             "kept images included, is in the review record (`curation_lists/reviewed/`) with what was seen. "
             "Candidates came from published studies of MNIST label errors (`published`), the previous "
             "release (`seed`), and an out-of-sample model ranking (`suggest`), reviewed in rank order; a "
-            "score only ordered the queue. Reviewed (listed) by source:\n\n")
+            "score only ordered the queue"
+            + ("; after that, unreviewed images drawn at random (`audit`)" if "audit" in kinds else "")
+            + ". Reviewed (listed) by source:\n\n")
     return (head + table(["split", "reviewed", "listed", *kinds], rows) + "\n\n" + audit_paragraph(record)
             + blind_paragraph(ws, version))
 

@@ -314,3 +314,5 @@ def test_the_card_says_what_an_audit_estimates_is_left_unreviewed(tmp_path):
     assert "| train | 3 | 1 | 2 (1) | 1 (0) |" in section  # audit, suggest
     assert "train: 1 of 2 listed, so about 29,998 IDK images (95% interval 5,671-54,326)" in section  # Wilson 1 of 2: 0.0945-0.9055
     assert "test:" not in section  # no audit there
+    assert "unreviewed images drawn at random (`audit`)" in section
+    assert "drawn at random (`audit`)" not in card.review_section(workspace(lists(tmp_path / "plain", reviewed_train=rows.splitlines()[-1] + "\n", runs="r1,0.1.0,rff,0,cmd\n")), "working")
