@@ -212,26 +212,30 @@ def review_section(ws: Workspace, version: str) -> str:
             "release (`seed`), and an out-of-sample model ranking (`suggest`), reviewed in rank order; a "
             "score only ordered the queue"
             + ("; after that, unreviewed images drawn at random (`audit`)" if "audit" in kinds else "")
+            + ("; and every image whose holes contradict its label's form (`forms`)" if "forms" in kinds else "")
             + ". Reviewed (listed) by source:\n\n")
-    return (head + table(["split", "reviewed", "listed", *kinds], rows) + "\n\n" + audit_paragraph(record)
+    return (head + table(["split", "reviewed", "listed", *kinds], rows) + "\n\n" + audit_paragraph(ws, record)
             + blind_paragraph(ws, version))
 
 
-def audit_paragraph(record: dict) -> str:
+def audit_paragraph(ws: Workspace, record: dict) -> str:
     """What a random audit of the unreviewed images says is left there; "" without an audit."""
     from . import review
-    from .raw import SPLIT_SIZES
 
+    queue = review.form_indices(ws)
     parts = []
     for split, reviewed in record.items():
-        audited = [r for r in reviewed if any(review.source_kind(s) == "audit" for s in r.sources)]
-        unreviewed = SPLIT_SIZES[split] - len(reviewed)
-        estimate = review.remaining(unreviewed, len(audited), sum(r.decision == "listed" for r in audited))
+        left = review.left(split, reviewed, queue[split])
+        estimate = left.estimate()
         if estimate is not None:
             middle, (low, high) = estimate
-            listed = sum(r.decision == "listed" for r in audited)
-            parts.append(f"{split}: {listed} of {len(audited):,} listed, so about {middle:,.0f} IDK images "
-                         f"(95% interval {low:,.0f}-{high:,.0f}) among its {unreviewed:,} unreviewed ones")
+            unreviewed = left.unreviewed + left.forms_unreviewed
+            forms_part = (f" (audit images outside the forms queue; the queue: {left.forms_reviewed:,} reviewed, "
+                          f"{left.forms_listed} listed, {left.forms_unreviewed:,} to go)"
+                          if left.forms_reviewed else "")
+            parts.append(f"{split}: {left.audit_listed} of {left.audited:,} listed, so about {middle:,.0f} IDK "
+                         f"images (95% interval {low:,.0f}-{high:,.0f}) among its {unreviewed:,} unreviewed "
+                         f"ones{forms_part}")
     if not parts:
         return ""
     return ("**What the review has not reached** (`audit`): after the ranked review, images nobody had reviewed "

@@ -484,7 +484,8 @@ def review() -> None:
     mnist-idk review status                            # reviewed, listed, the last-200 yield
 
     Candidates come from published studies of MNIST label errors first
-    (curation_lists/published/), then from a recorded suggest ranking (--ranking, --run).
+    (curation_lists/published/), then from a recorded suggest ranking (--ranking, --run);
+    --audit serves that ranking in a random order, --forms the forms queue of `review forms`.
     Decide by the definition in curation_lists/README.md: listed (with a reason), kept, or
     unsure (served again in a separate second-look pass; still unsure there means kept).
     """
@@ -502,13 +503,16 @@ def review() -> None:
                    "(sources audit-sSEED:RUN@RANK): a random sample of what the review has not reached, whose "
                    "listed share `review status` turns into an estimate of the IDK images left there. Audit "
                    "after the ranked review, with a ranking made with nothing left out.")
+@click.option("--forms", "forms_queue", is_flag=True,
+              help="Serve the forms queue instead (curation_lists/forms/candidates.csv, from `review forms`): "
+                   "images whose holes contradict their label, which model rankings miss.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/review"),
               show_default=True, help="Where the sheets and the decisions CSV go.")
 @click.option("--per-sheet", type=click.IntRange(min=1), default=10, show_default=True, help="Candidates per sheet.")
 @handle_errors
 @with_workspace
 def review_next(ws: Workspace, split: str, batch: int, ranking: Path | None, run: str | None, second_look: bool,
-                audit_seed: int | None, out_dir: Path, per_sheet: int) -> None:
+                audit_seed: int | None, forms_queue: bool, out_dir: Path, per_sheet: int) -> None:
     """Write the next unreviewed candidates as sheets and a decisions CSV to fill in.
 
     Each sheet row shows the candidate large, then three typical members of its label and three
@@ -528,10 +532,39 @@ def review_next(ws: Workspace, split: str, batch: int, ranking: Path | None, run
         if ranked is None or second_look:
             raise MnistIdkError("--audit draws from a ranking: give --ranking and --run (and not --second-look)")
         ranked = reviews.audit_candidates(ranked, audit_seed)
-    chosen = reviews.next_batch(ws, split, batch, ranked, second_look, audit=audit_seed is not None)
+    if forms_queue:
+        if ranked is not None or second_look:
+            raise MnistIdkError("--forms is a queue of its own: not with --ranking, --audit or --second-look")
+        ranked = reviews.form_candidates(ws)
+    chosen = reviews.next_batch(ws, split, batch, ranked, second_look, alone=audit_seed is not None or forms_queue)
     name = f"{'second-look' if second_look else split}-{len(reviews.reviewed_keys(ws)):05d}"
     for path in reviews.write_batch(chosen, load_raw(ws), out_dir, name, per_sheet):
         click.echo(str(path))
+
+
+@review.command("forms")
+@handle_errors
+@with_workspace
+def review_forms(ws: Workspace) -> None:
+    """Write the forms queue: every image whose holes contradict its label (curation_lists/forms/candidates.csv).
+
+    By the bridge rule's holes: 8s with one hole high up or none (an upper loop over a lower part
+    filled solid), 5s and 3s with a hole low down or two (a bowl that closes). Model rankings
+    read many of these as their label; `review next --forms` serves the unreviewed ones. The
+    file depends only on the raw images, so running this again rewrites the same bytes.
+    """
+    from . import forms
+    from . import review as reviews
+
+    ws.require_working("review forms")
+    found = forms.find(load_raw(ws), progress=lambda line: click.echo(line, err=True))
+    path = ws.lists_dir / forms.CANDIDATES
+    reviews.write_files({path: forms.to_csv(found)})
+    done = reviews.reviewed_keys(ws)
+    for name in [f for table in forms.FORMS.values() for f in table.values()]:
+        mine = [f for f in found if f.form == name]
+        click.echo(f"{name}: {len(mine)} images, {sum((f.split, f.index) not in done for f in mine)} unreviewed")
+    click.echo(str(path))
 
 
 @review.command("apply")
@@ -703,12 +736,16 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
             click.echo(f"  ranking: {st.ranked_reviewed} reviewed, deepest rank {st.deepest_rank}; last "
                        f"{st.last_window}: {st.last_window_listed} listed ({share:.1%}) -> "
                        + ("stopping rule met" if st.done else "continue"))
-        estimate = st.remaining()
+        estimate = st.left.estimate() if st.left else None
         if estimate is not None:
             middle, (low, high) = estimate
-            click.echo(f"  audit: {st.audited} random unreviewed images decided, {st.audit_listed} listed "
-                       f"({st.audit_listed / st.audited:.1%}) -> about {middle:,.0f} IDK images (95% interval "
-                       f"{low:,.0f}-{high:,.0f}) among the {st.unreviewed:,} still unreviewed")
+            left = st.left
+            forms_part = (f" (the forms queue: {left.forms_reviewed:,} reviewed, {left.forms_listed} listed, "
+                          f"{left.forms_unreviewed:,} to go; the audit counted outside it)"
+                          if left.forms_reviewed or left.forms_unreviewed else "")
+            click.echo(f"  audit: {left.audited} random unreviewed images decided, {left.audit_listed} listed "
+                       f"({left.audit_listed / left.audited:.1%}) -> about {middle:,.0f} IDK images (95% interval "
+                       f"{low:,.0f}-{high:,.0f}) among the {st.unreviewed:,} still unreviewed{forms_part}")
     raters = reviews.rater_agreement(ws)
     if raters.agree or raters.disagree:
         rated = raters.agree + len(raters.disagree)

@@ -4,9 +4,10 @@
 reviewed image once: ``listed`` (it is in the working list) or ``kept`` (it keeps its label). So
 coverage is auditable and nobody reviews an image twice. ``source`` says where the candidate came
 from, ``;``-separated: ``seed-vX.Y.Z``, ``published:<study>``, ``suggest:<run>@<rank>`` (a run
-recorded in ``reviewed/runs.csv``), or ``audit-s<seed>:<run>@<rank>`` (served in a seeded random
+recorded in ``reviewed/runs.csv``), ``audit-s<seed>:<run>@<rank>`` (served in a seeded random
 order instead of rank order: a random sample of what the review has not reached, which estimates
-how many IDK images remain there).
+how many IDK images remain there), or ``forms-v<n>:<form>`` (an image whose holes contradict its
+label, ``forms.py``).
 
 The queue serves unreviewed candidates, published studies first, then a recorded ``suggest``
 ranking in rank order. Each batch is a sheet per candidate group, every candidate drawn large
@@ -28,7 +29,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import curation
+from . import curation, forms
 from .curation import COLUMNS as LIST_COLUMNS
 from .curation import IDK, REASONS, Entry, Problem, read_list
 from .errors import MnistIdkError
@@ -51,7 +52,8 @@ PUBLISHED_COLUMNS = ("split", "index", "original", "study", "alternative", "vote
                      "votes_neither")
 BLIND_COLUMNS = ("round", "split", "index", "original", "first", "blind", "blind_reason", "blind_note", "final")
 VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
-_SOURCE = re.compile(r"^(seed-v\d+\.\d+\.\d+|published:[a-z0-9-]+|suggest:[a-z0-9.-]+@\d+|audit-s\d+:[a-z0-9.-]+@\d+)$")
+_SOURCE = re.compile(r"^(seed-v\d+\.\d+\.\d+|published:[a-z0-9-]+|suggest:[a-z0-9.-]+@\d+|audit-s\d+:[a-z0-9.-]+@\d+"
+                     r"|forms-v\d+:[a-z0-9+-]+)$")
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def record_dir(ws: Workspace) -> Path:
 
 
 def source_kind(source: str) -> str:
-    """``seed``, ``published``, ``suggest`` or ``audit``: what a source token is, without its details."""
+    """``seed``, ``published``, ``suggest``, ``audit`` or ``forms``: what a source token is, without its details."""
     return source.split(":")[0].split("-v")[0].split("-s")[0]
 
 
@@ -159,7 +161,7 @@ def _sources(path: Path, line: int, text: str, runs: set[str] | None, problems) 
     for source in sources:
         if not _SOURCE.match(source):
             problems.append(Problem(path, line, f"source {source!r} is not seed-vX.Y.Z, published:<study>, "
-                                                "suggest:<run>@<rank> or audit-s<seed>:<run>@<rank>"))
+                                                "suggest:<run>@<rank>, audit-s<seed>:<run>@<rank> or forms-v<n>:<form>"))
         elif source_run(source) is not None and runs is not None and source_run(source) not in runs:
             problems.append(Problem(path, line, f"source {source!r} names a run not recorded in {RUNS}"))
     return sources
@@ -389,6 +391,28 @@ def audit_candidates(ranking: Sequence[Candidate], seed: int) -> list[Candidate]
     return [replace(ranking[i], source=ranking[i].source.replace("suggest:", f"audit-s{seed}:", 1)) for i in order]
 
 
+def form_candidates(ws: Workspace) -> list[Candidate]:
+    """The forms queue (``curation_lists/forms/candidates.csv``, written by ``review forms``), in its order."""
+    path = ws.lists_dir / forms.CANDIDATES
+    if not path.is_file():
+        raise MnistIdkError(f"{path}: no forms queue yet; run `mnist-idk review forms` first")
+    rows, problems = read_rows(path, forms.COLUMNS)
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    return [Candidate(split, int(index), int(original), None, forms.source(form), forms.ALSO[int(original)])
+            for _, (split, index, original, form) in rows]
+
+
+def form_indices(ws: Workspace) -> dict[str, set[int]]:
+    """The images of the forms queue, per split; empty when there is none."""
+    path = ws.lists_dir / forms.CANDIDATES
+    out: dict[str, set[int]] = {split: set() for split in SPLITS}
+    if path.is_file():
+        for c in form_candidates(ws):
+            out[c.split].add(c.index)
+    return out
+
+
 def read_second_look(ws: Workspace, notes: dict | None = None) -> list[Candidate]:
     """The images set aside as unsure; ``notes`` (if given) receives each first look's note."""
     path = record_dir(ws) / SECOND_LOOK
@@ -407,17 +431,17 @@ def reviewed_keys(ws: Workspace) -> set[tuple[str, int]]:
 
 
 def next_batch(ws: Workspace, split: str, size: int, ranking: list[Candidate] | None, second_look: bool = False,
-               audit: bool = False) -> list[Candidate]:
+               alone: bool = False) -> list[Candidate]:
     """The next unreviewed candidates: published first, then the ranking; or the second-look pile.
 
-    ``audit``: the ranking is an audit's random order (``audit_candidates``) and alone is served.
+    ``alone``: serve only ``ranking`` (an audit's random order, the forms queue), no published first.
     """
     pending = read_second_look(ws)
     if second_look:
         return [c for c in pending if split in ("all", c.split)][:size]
     skip = reviewed_keys(ws) | {(c.split, c.index) for c in pending}
     out: list[Candidate] = []
-    for candidate in ([] if audit else published_candidates(ws)) + (ranking or []):
+    for candidate in ([] if alone else published_candidates(ws)) + (ranking or []):
         key = (candidate.split, candidate.index)
         if key in skip or split not in ("all", candidate.split):
             continue
@@ -655,6 +679,44 @@ def write_files(texts: Mapping[Path, str]) -> None:
             tmp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class Left:
+    """What the review has not reached, in two strata when a forms queue was reviewed.
+
+    Outside the forms queue, the audit's listed share (its images outside the queue) times the
+    images still unreviewed there; inside, the queue's own listed share times its unreviewed rest
+    (0 once the queue is done; before that its reviewed images are the ones rankings chose, so
+    the share is an upper bound). Without a forms queue there is one stratum, as before.
+    """
+
+    split: str
+    audited: int  # audit decisions outside the forms queue
+    audit_listed: int
+    unreviewed: int  # unreviewed images outside the forms queue
+    forms_reviewed: int = 0
+    forms_listed: int = 0
+    forms_unreviewed: int = 0
+
+    def estimate(self) -> tuple[float, tuple[float, float]] | None:
+        outside = remaining(self.unreviewed, self.audited, self.audit_listed)
+        if outside is None:
+            return None
+        inside = remaining(self.forms_unreviewed, self.forms_reviewed, self.forms_listed) or (0.0, (0.0, 0.0))
+        return outside[0] + inside[0], (outside[1][0] + inside[1][0], outside[1][1] + inside[1][1])
+
+
+def left(split: str, rows: Sequence[Reviewed], queue: set[int]) -> Left:
+    """``Left`` from one split's record; ``queue`` the forms queue's images, used only if the record holds forms decisions."""
+    if not any(source_kind(s) == "forms" for r in rows for s in r.sources):
+        queue = set()
+    inside = [r for r in rows if r.index in queue]
+    audit = [r for r in rows if r.index not in queue and any(source_kind(s) == "audit" for s in r.sources)]
+    forms_unreviewed = len(queue) - len(inside)
+    return Left(split, len(audit), sum(r.decision == "listed" for r in audit),
+                SPLIT_SIZES[split] - len(rows) - forms_unreviewed, len(inside),
+                sum(r.decision == "listed" for r in inside), forms_unreviewed)
+
+
 def remaining(unreviewed: int, audited: int, audit_listed: int) -> tuple[float, tuple[float, float]] | None:
     """Estimated IDK images among the unreviewed, with a 95% interval, from an audit; None without one.
 
@@ -677,15 +739,11 @@ class SplitStatus:
     deepest_rank: int
     last_window: int  # how many of the last 200 ranked-and-reviewed there are (200 once far enough)
     last_window_listed: int
-    audited: int = 0  # decisions served by an audit (a random sample of the unreviewed images)
-    audit_listed: int = 0
+    left: Left | None = None  # what the audit (and a forms queue) say is left unreviewed
 
     @property
     def unreviewed(self) -> int:
         return SPLIT_SIZES[self.split] - self.reviewed
-
-    def remaining(self) -> tuple[float, tuple[float, float]] | None:
-        return remaining(self.unreviewed, self.audited, self.audit_listed)
 
     @property
     def done(self) -> bool:
@@ -697,6 +755,7 @@ class SplitStatus:
 def status(ws: Workspace) -> list[SplitStatus]:
     """Coverage per split and the yield of the last 200 reviewed from the ranking (the stopping rule)."""
     out = []
+    queue = form_indices(ws)
     for split in SPLITS:
         rows, _ = read_record_if_any(record_dir(ws), split)
         by_source: dict[str, list[int]] = {}
@@ -711,11 +770,10 @@ def status(ws: Workspace) -> list[SplitStatus]:
                 ranked.append((min(ranks), r.decision == "listed"))
         ranked.sort()
         window = ranked[-WINDOW:]
-        audited = by_source.get("audit", [0, 0])
         out.append(SplitStatus(split, len(rows), sum(r.decision == "listed" for r in rows),
                                {k: (v[0], v[1]) for k, v in sorted(by_source.items())}, len(ranked),
                                ranked[-1][0] if ranked else 0, len(window), sum(listed for _, listed in window),
-                               audited[0], audited[1]))
+                               left(split, rows, queue[split])))
     return out
 
 

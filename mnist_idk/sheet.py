@@ -122,24 +122,31 @@ def holes(image: np.ndarray, ink: int = BRIDGE_INK) -> int:
     Ink joins diagonally too, so a bowl that touches a stroke only at a corner is closed. With
     ``ink=1`` any trace closes; with the default only ink the decision rules count as a bridge.
     """
+    return len(enclosed(image, ink))
+
+
+def enclosed(image: np.ndarray, ink: int = BRIDGE_INK) -> list[list[tuple[int, int]]]:
+    """The holes themselves (as ``holes`` counts them): each the (row, column) pixels of one enclosed region."""
     background = np.asarray(image) < ink
     rows, columns = background.shape
     seen = np.zeros_like(background)
-    enclosed = 0
+    regions = []
     for start in zip(*np.nonzero(background)):
         if seen[start]:
             continue
         seen[start] = True
-        stack, open_ = [start], False
+        stack, region, open_ = [start], [], False
         while stack:
             row, column = stack.pop()
+            region.append((int(row), int(column)))
             open_ |= row in (0, rows - 1) or column in (0, columns - 1)
             for r, c in ((row - 1, column), (row + 1, column), (row, column - 1), (row, column + 1)):
                 if 0 <= r < rows and 0 <= c < columns and background[r, c] and not seen[r, c]:
                     seen[r, c] = True
                     stack.append((r, c))
-        enclosed += not open_
-    return enclosed
+        if not open_:
+            regions.append(region)
+    return regions
 
 
 def pixel_grid(image: np.ndarray, caption: str) -> str:

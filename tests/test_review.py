@@ -266,7 +266,7 @@ def test_an_audit_serves_the_unreviewed_images_in_a_seeded_random_order(tmp_path
     assert [c.index for c in audit] == [c.index for c in review.audit_candidates(ranked, 7)]  # the seed fixes it
     assert [c.index for c in audit] != [c.index for c in review.audit_candidates(ranked, 8)]
     assert all(c.source == f"audit-s7:r1@{c.index + 1}" for c in audit)  # the rank stays in the source
-    queue = review.next_batch(workspace(root), "train", 39, audit, audit=True)
+    queue = review.next_batch(workspace(root), "train", 39, audit, alone=True)
     assert [c.index for c in queue] == [c.index for c in audit if c.index != 3]  # no published first, reviewed left out
 
     out = tmp_path / "batch"
@@ -290,8 +290,8 @@ def test_an_audit_serves_the_unreviewed_images_in_a_seeded_random_order(tmp_path
     assert applied.exit_code == 0, applied.output
     assert review.lint(workspace(root), labels) == []
     train = review.status(workspace(root))[0]
-    assert (train.audited, train.audit_listed, train.ranked_reviewed) == (4, 1, 1)  # audits leave the stopping rule alone
-    middle, (low, high) = train.remaining()
+    assert (train.left.audited, train.left.audit_listed, train.ranked_reviewed) == (4, 1, 1)  # audits leave the stopping rule alone
+    middle, (low, high) = train.left.estimate()
     assert middle == pytest.approx(0.25 * (60000 - 5)) and low < middle < high
     status = CliRunner().invoke(main, ["review", "status", "--lists-dir", str(root)])
     assert "audit: 4 random unreviewed images decided, 1 listed (25.0%) -> about 14,999 IDK images" in status.output

@@ -1,0 +1,124 @@
+"""The forms queue: images whose holes (bridge rule) contradict their label, served apart from any ranking."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mnist_idk import forms, review
+from mnist_idk.cli import main
+from mnist_idk.raw import Split
+
+from conftest import workspace
+from test_review import lists
+
+
+def ring(image: np.ndarray, top: int, bottom: int, left: int = 9, right: int = 18, ink: int = 255) -> None:
+    """Draw a closed rectangular loop (a hole inside) from row ``top`` to ``bottom``."""
+    image[top, left:right + 1] = image[bottom, left:right + 1] = ink
+    image[top:bottom + 1, left] = image[top:bottom + 1, right] = ink
+
+
+def eight(kind: str) -> np.ndarray:
+    image = np.zeros((28, 28), np.uint8)
+    if kind in ("two", "upper"):
+        ring(image, 4, 12)
+    if kind == "two":
+        ring(image, 13, 23)
+    if kind == "upper":
+        image[13:24, 9:19] = 255  # the lower part filled solid
+    if kind == "lower":
+        image[4, 9:19] = 255  # an open top: a bar, no loop
+        ring(image, 13, 23)
+    if kind == "none":
+        image[4:24, 9:19] = 255  # a blot
+    return image
+
+
+@pytest.mark.parametrize("kind,expected", [("two", "two+"), ("upper", "upper"), ("lower", "lower"), ("none", "none")])
+def test_the_pattern_counts_holes_by_the_bridge_rule_and_says_where_a_single_one_lies(kind, expected):
+    assert forms.pattern(eight(kind)) == expected
+
+
+def test_a_bridge_fainter_than_the_rule_leaves_the_loop_open():
+    image = eight("upper")
+    image[4, 12:15] = 50  # the top of the upper loop, thinned to ink the rule does not count
+    assert forms.pattern(image) == "none"  # the loop is open: a blot with a cup on top
+    image[4, 12:15] = 57
+    assert forms.pattern(image) == "upper"
+
+
+def test_find_lists_only_the_labelled_forms_in_table_order():
+    images = np.stack([eight("upper"), eight("two"), eight("none"), eight("lower"), eight("upper"), eight("lower")])
+    labels = np.array([8, 8, 8, 8, 5, 5], np.uint8)  # a 5 with one hole low down is a 5 whose bowl closes
+    found = forms.find({"train": Split("train", images, labels)})
+    assert [(f.index, f.form) for f in found] == [(0, "8-one-upper-hole"), (2, "8-no-hole"), (5, "5-lower-hole")]
+    text = forms.to_csv(found)
+    assert text.splitlines()[0] == "split,index,original,form" and text == forms.to_csv(list(found))
+
+
+def test_review_forms_writes_the_queue_and_next_serves_it_alone(tmp_path, monkeypatch, labels):
+    """`review forms` writes curation_lists/forms/candidates.csv; `review next --forms` serves its unreviewed images."""
+    root = lists(tmp_path / "lists", reviewed_train="1,0,kept,seed-v1.0.0,a 0\n", runs="r1,0.1.0,rff,0,cmd\n")
+    eights = [int(i) for i in np.flatnonzero(labels["train"] == 8)[:3]]
+    fives = [int(i) for i in np.flatnonzero(labels["train"] == 5)[:1]]
+    fake = [forms.FormImage("train", eights[0], 8, "8-one-upper-hole"), forms.FormImage("train", eights[1], 8, "8-no-hole"),
+            forms.FormImage("train", fives[0], 5, "5-lower-hole")]
+    monkeypatch.setattr(forms, "find", lambda splits, progress=None: fake)  # the real scan takes ~45 s on MNIST
+    runner = CliRunner()
+    result = runner.invoke(main, ["review", "forms", "--lists-dir", str(root)])
+    assert result.exit_code == 0, result.output
+    path = root / "forms" / "candidates.csv"
+    assert path.read_text("utf-8") == forms.to_csv(fake)
+    assert "8-one-upper-hole: 1 images, 1 unreviewed" in result.stdout
+
+    out = tmp_path / "batch"
+    served = runner.invoke(main, ["review", "next", "--lists-dir", str(root), "--forms", "--batch", "2",
+                                  "--out-dir", str(out)])
+    assert served.exit_code == 0, served.output
+    rows = list(csv.DictReader(open(served.stdout.splitlines()[-1], encoding="utf-8")))
+    assert [(int(r["index"]), r["source"]) for r in rows] == [(eights[0], "forms-v1:8-one-upper-hole"),
+                                                              (eights[1], "forms-v1:8-no-hole")]
+    both = runner.invoke(main, ["review", "next", "--lists-dir", str(root), "--forms", "--second-look"])
+    assert both.exit_code != 0 and "--forms is a queue of its own" in both.output
+
+    for r, decision in zip(rows, ["listed", "kept"]):
+        r.update(decision=decision, reason="deformed" if decision == "listed" else "", note="looked")
+    with open(served.stdout.splitlines()[-1], "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=review.DECISION_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    applied = runner.invoke(main, ["review", "apply", "--lists-dir", str(root), served.stdout.splitlines()[-1]])
+    assert applied.exit_code == 0, applied.output
+    assert review.lint(workspace(root), labels) == []
+    assert review.status(workspace(root))[0].by_source["forms"] == (2, 1)
+
+
+def test_without_the_queue_file_next_forms_says_what_to_run(tmp_path):
+    root = lists(tmp_path / "lists")
+    result = CliRunner().invoke(main, ["review", "next", "--lists-dir", str(root), "--forms"])
+    assert result.exit_code != 0 and "run `mnist-idk review forms` first" in result.output
+
+
+def test_the_estimate_of_what_is_left_counts_the_forms_queue_apart(tmp_path):
+    """Audit images inside the queue count for the queue, not for the random stratum."""
+    rows = [review.Reviewed("train", i, 8, d, (s,), "n") for i, d, s in [
+        (1, "listed", "forms-v1:8-one-upper-hole"), (2, "kept", "forms-v1:8-no-hole"),
+        (3, "listed", "audit-s0:r1@9"),  # in the queue: a queue image the audit drew
+        (4, "kept", "audit-s0:r1@10"), (5, "kept", "audit-s0:r1@11")]]
+    left = review.left("train", rows, {1, 2, 3, 6, 7})
+    assert (left.audited, left.audit_listed) == (2, 0)  # the audit outside the queue: 2 drawn, none listed
+    assert (left.forms_reviewed, left.forms_listed, left.forms_unreviewed) == (3, 2, 2)
+    assert left.unreviewed == 60000 - 5 - 2
+    middle, (low, high) = left.estimate()
+    assert middle == pytest.approx(2 / 3 * 2) and low < middle < high
+    plain = review.left("train", [r for r in rows if "forms" not in r.sources[0]], {1, 2, 3, 6, 7})
+    assert (plain.audited, plain.audit_listed, plain.forms_unreviewed) == (3, 1, 0)  # no forms decisions: one stratum
+
+
+@pytest.fixture(scope="module")
+def labels(real_splits):
+    return {name: split.labels for name, split in real_splits.items()}
