@@ -303,10 +303,11 @@ def diff(ws: Workspace, old: str, new: str, split: str | None, markdown: bool, s
 @handle_errors
 @with_workspace
 def release(ws: Workspace, version: str, message: str) -> None:
-    """Freeze the working lists as release VERSION (e.g. 1.1.0) and write its changelog entry.
+    """Freeze the working lists and review record as release VERSION (e.g. 1.1.0); write its changelog entry.
 
-    Lints first; refuses a version that is not greater than the last release, and a patch
-    version when images were added, removed or relabelled.
+    Lints first; refuses a version that is not greater than the last release, a patch version
+    when images were added, removed or relabelled, and a release when neither the lists nor the
+    review record changed.
     """
     from .release import release as run_release
 

@@ -49,8 +49,25 @@ def changelog_entry(version: str, date: datetime.date, message: str, previous: s
     parts = [f"## {version} ({date.isoformat()})", ""]
     if message:
         parts += [message.strip(), ""]
+    if previous and not differences:  # a release of the review record alone
+        return "\n".join(parts + [f"{since}: none to the lists; the review record grows.", ""])
     parts += [f"{since}: {diff.summary(differences)}.", "", diff.to_markdown(differences), ""]
     return "\n".join(parts)
+
+
+def record_changed(ws: Workspace, released: Path) -> bool:
+    """Whether the working review record differs from the one frozen in ``released``.
+
+    More images reviewed with the lists unchanged (an audit that lists nothing) is worth a
+    patch release: the card's figures of what was reviewed and what is left come from it.
+    """
+    names = [f"{split}.csv" for split in SPLITS] + [review.RUNS, review.BLIND]
+    working, frozen = review.record_dir(ws), released / review.RECORD
+
+    def read(path: Path) -> bytes | None:
+        return path.read_bytes() if path.is_file() else None
+
+    return any(read(working / name) != read(frozen / name) for name in names)
 
 
 def release(
@@ -79,8 +96,8 @@ def release(
         raise MnistIdkError(f"{target} already exists; released lists never change")
     old = diff.read_side(ws, previous) if previous else {split: [] for split in SPLITS}
     differences = diff.diff(old, diff.read_side(ws, curation.WORKING))
-    if previous and not differences:
-        raise MnistIdkError(f"the working lists equal {previous}: nothing to release")
+    if previous and not differences and not record_changed(ws, root / "releases" / previous):
+        raise MnistIdkError(f"the working lists and review record equal {previous}: nothing to release")
     check_version(version, previous, required_bump(differences))
 
     entry = changelog_entry(version, date or datetime.date.today(), message, previous, differences)

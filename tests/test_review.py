@@ -316,3 +316,18 @@ def test_the_card_says_what_an_audit_estimates_is_left_unreviewed(tmp_path):
     assert "test:" not in section  # no audit there
     assert "unreviewed images drawn at random (`audit`)" in section
     assert "drawn at random (`audit`)" not in card.review_section(workspace(lists(tmp_path / "plain", reviewed_train=rows.splitlines()[-1] + "\n", runs="r1,0.1.0,rff,0,cmd\n")), "working")
+
+
+def test_a_release_of_the_review_record_alone_is_a_patch(tmp_path, labels):
+    """More images reviewed, none listed: the lists equal the last release, the record does not."""
+    root = lists(tmp_path, train="1,0,IDK,noisy,a smudge\n", reviewed_train="1,0,listed,seed-v1.0.0,a smudge\n")
+    release(workspace(root), "1.0.0", "first", labels, datetime.date(2026, 1, 1))
+    with pytest.raises(MnistIdkError, match="lists and review record equal v1.0.0: nothing to release"):
+        release(workspace(root), "1.0.1", "", labels)
+    (root / "reviewed" / "train.csv").write_text(RECORD + "1,0,listed,seed-v1.0.0,a smudge\n3,1,kept,seed-v1.0.0,a 1\n",
+                                                 "utf-8")
+    target = release(workspace(root), "1.0.1", "An audit.", labels, datetime.date(2026, 1, 2))
+    assert (target / "train.csv").read_bytes() == (root / "releases" / "v1.0.0" / "train.csv").read_bytes()
+    assert "3,1,kept" in (target / "reviewed" / "train.csv").read_text("utf-8")
+    section = (root / "CHANGELOG.md").read_text("utf-8").split("## v1.0.1")[1].split("## v1.0.0")[0]
+    assert "An audit." in section and "none to the lists; the review record grows." in section
