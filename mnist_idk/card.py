@@ -220,12 +220,12 @@ def review_section(ws: Workspace, version: str) -> str:
 
 def audit_paragraph(ws: Workspace, record: dict) -> str:
     """What a random audit of the unreviewed images says is left there; "" without an audit."""
-    from . import review
+    from . import coverage, review
 
     queue = review.form_indices(ws)
     parts = []
     for split, reviewed in record.items():
-        left = review.left(split, reviewed, queue[split])
+        left = coverage.left(split, reviewed, queue[split])
         estimate = left.estimate()
         if estimate is not None:
             middle, (low, high) = estimate

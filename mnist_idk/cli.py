@@ -721,7 +721,7 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
     window is the last 200 images above that depth, whoever decided them. That is how a new,
     stronger ranking continues a review another run began.
     """
-    from . import curation
+    from . import coverage, curation
     from . import review as reviews
 
     if (ranking is None) != (run is None):
@@ -729,7 +729,7 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
     if run is not None and run not in reviews.read_runs(reviews.record_dir(ws))[0]:
         raise MnistIdkError(f"run {run!r} is not recorded in {reviews.record_dir(ws) / reviews.RUNS}")
 
-    for st in reviews.status(ws):
+    for st in coverage.status(ws):
         sources = ", ".join(f"{kind} {n} ({listed} listed)" for kind, (n, listed) in st.by_source.items())
         click.echo(f"{st.split}: reviewed {st.reviewed}, listed {st.listed}; by source: {sources or 'none'}")
         if st.ranked_reviewed:
@@ -747,7 +747,7 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
             click.echo(f"  audit: {left.audited} random unreviewed images decided, {left.audit_listed} listed "
                        f"({left.audit_listed / left.audited:.1%}) -> about {middle:,.0f} IDK images (95% interval "
                        f"{low:,.0f}-{high:,.0f}) among the {st.unreviewed:,} still unreviewed{forms_part}")
-    raters = reviews.rater_agreement(ws)
+    raters = coverage.rater_agreement(ws)
     if raters.agree or raters.disagree:
         rated = raters.agree + len(raters.disagree)
         click.echo(f"raters' majority (Northcutt et al. 2021): {raters.agree} of {rated} decisions agree "
@@ -761,7 +761,7 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
     click.echo(f"waiting for a second look: {pending}")
     if ranking is not None:
         listed = curation.load(ws, curation.WORKING)
-        for check in reviews.ranking_check(ws, ranking, run, {n: {e.index for e in es} for n, es in listed.entries.items()}):
+        for check in coverage.ranking_check(ws, ranking, run, {n: {e.index for e in es} for n, es in listed.entries.items()}):
             share = check.window_listed / check.window if check.window else 0.0
             following = f"; next undecided rank {check.next_rank}" if check.next_rank else ""
             click.echo(f"{check.split}, ranking {check.run}: decided to rank {check.depth}{following}; last "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_idk import forms, review
+from mnist_idk import coverage, forms, review
 from mnist_idk.cli import main
 from mnist_idk.raw import Split
 
@@ -94,7 +94,7 @@ def test_review_forms_writes_the_queue_and_next_serves_it_alone(tmp_path, monkey
     applied = runner.invoke(main, ["review", "apply", "--lists-dir", str(root), served.stdout.splitlines()[-1]])
     assert applied.exit_code == 0, applied.output
     assert review.lint(workspace(root), labels) == []
-    assert review.status(workspace(root))[0].by_source["forms"] == (2, 1)
+    assert coverage.status(workspace(root))[0].by_source["forms"] == (2, 1)
 
 
 def test_without_the_queue_file_next_forms_says_what_to_run(tmp_path):
@@ -109,13 +109,13 @@ def test_the_estimate_of_what_is_left_counts_the_forms_queue_apart(tmp_path):
         (1, "listed", "forms-v1:8-one-upper-hole"), (2, "kept", "forms-v1:8-no-hole"),
         (3, "listed", "audit-s0:r1@9"),  # in the queue: a queue image the audit drew
         (4, "kept", "audit-s0:r1@10"), (5, "kept", "audit-s0:r1@11")]]
-    left = review.left("train", rows, {1, 2, 3, 6, 7})
+    left = coverage.left("train", rows, {1, 2, 3, 6, 7})
     assert (left.audited, left.audit_listed) == (2, 0)  # the audit outside the queue: 2 drawn, none listed
     assert (left.forms_reviewed, left.forms_listed, left.forms_unreviewed) == (3, 2, 2)
     assert left.unreviewed == 60000 - 5 - 2
     middle, (low, high) = left.estimate()
     assert middle == pytest.approx(2 / 3 * 2) and low < middle < high
-    plain = review.left("train", [r for r in rows if "forms" not in r.sources[0]], {1, 2, 3, 6, 7})
+    plain = coverage.left("train", [r for r in rows if "forms" not in r.sources[0]], {1, 2, 3, 6, 7})
     assert (plain.audited, plain.audit_listed, plain.forms_unreviewed) == (3, 1, 0)  # no forms decisions: one stratum
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from mnist_idk import curation, review
+from mnist_idk import coverage, curation, review
 from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
 from mnist_idk.release import release
@@ -170,7 +170,7 @@ def test_apply_merges_atomically_and_refuses_bad_rows(tmp_path, labels):
 def test_status_reports_coverage_and_the_last_200_yield(tmp_path):
     rows = "".join(f"{i},{d},kept,suggest:r1@{i + 1},looked\n" for i, d in enumerate([5, 0, 4, 1, 9]))
     root = lists(tmp_path, reviewed_train=rows, runs="r1,0.1.0,rff,0,cmd\n")
-    train = review.status(workspace(root))[0]
+    train = coverage.status(workspace(root))[0]
     assert (train.reviewed, train.listed, train.ranked_reviewed, train.deepest_rank) == (5, 0, 5, 5)
     assert train.by_source == {"suggest": (5, 0)} and train.last_window == 5
 
@@ -210,7 +210,7 @@ def test_a_new_ranking_continues_the_review_counting_what_other_runs_decided(tmp
     ranking.write_text("rank,split,index,original,predicted\n1,train,4,9,4\n2,train,3,1,7\n3,train,0,5,3\n"
                        "4,train,7,3,5\n5,train,1,0,6\n", "utf-8")
     listed = {"train": {3}, "test": set()}
-    (check,) = review.ranking_check(workspace(root), ranking, "r2", listed)
+    (check,) = coverage.ranking_check(workspace(root), ranking, "r2", listed)
     assert (check.depth, check.next_rank, check.window, check.window_listed, check.done) == (3, 4, 3, 1, False)
     runner = CliRunner()
     result = runner.invoke(main, ["review", "status", "--lists-dir", str(root), "--ranking", str(ranking),
@@ -289,7 +289,7 @@ def test_an_audit_serves_the_unreviewed_images_in_a_seeded_random_order(tmp_path
     applied = CliRunner().invoke(main, ["review", "apply", "--lists-dir", str(root), decisions])
     assert applied.exit_code == 0, applied.output
     assert review.lint(workspace(root), labels) == []
-    train = review.status(workspace(root))[0]
+    train = coverage.status(workspace(root))[0]
     assert (train.left.audited, train.left.audit_listed, train.ranked_reviewed) == (4, 1, 1)  # audits leave the stopping rule alone
     middle, (low, high) = train.left.estimate()
     assert middle == pytest.approx(0.25 * (60000 - 5)) and low < middle < high
