@@ -21,6 +21,11 @@ from .workspace import Workspace
 WINDOW = 200  # the stopping rule looks at the last this many reviewed from the ranking
 
 
+def stopping_rule_met(split: str, window: int, window_listed: int, depth: int) -> bool:
+    """The stopping rule: a full window of the last 200 down a ranking yields under 2% listed, past its top 1%."""
+    return window == WINDOW and window_listed < 0.02 * WINDOW and depth >= SPLIT_SIZES[split] // 100
+
+
 @dataclass(frozen=True)
 class Left:
     """What the review has not reached, in two strata when a forms queue was reviewed.
@@ -89,9 +94,7 @@ class SplitStatus:
 
     @property
     def done(self) -> bool:
-        """The stopping rule: the last 200 from the ranking yield under 2% listed, past the top 1%."""
-        return (self.last_window == WINDOW and self.last_window_listed < 0.02 * WINDOW
-                and self.deepest_rank >= SPLIT_SIZES[self.split] // 100)
+        return stopping_rule_met(self.split, self.last_window, self.last_window_listed, self.deepest_rank)
 
 
 def status(ws: Workspace) -> list[SplitStatus]:
@@ -132,8 +135,7 @@ class RankingCheck:
 
     @property
     def done(self) -> bool:
-        return (self.window == WINDOW and self.window_listed < 0.02 * WINDOW
-                and self.depth >= SPLIT_SIZES[self.split] // 100)
+        return stopping_rule_met(self.split, self.window, self.window_listed, self.depth)
 
 
 def ranking_check(ws: Workspace, path: Path, run: str, listed: Mapping[str, set[int]]) -> list[RankingCheck]:
