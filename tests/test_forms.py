@@ -38,6 +38,26 @@ def eight(kind: str) -> np.ndarray:
     return image
 
 
+def two(kind: str) -> np.ndarray:
+    """A 2 drawn as a hook over a stem whose foot is a loop: ``kind`` says how the loop ends."""
+    image = np.zeros((28, 28), np.uint8)
+    image[4, 10:19] = image[4:16, 18] = 255  # the hook's top and the stem down its right
+    small = kind == "small loop"
+    ring(image, 20 if small else 15, 23, left=15 if small else 9, right=18)  # the foot loop, ending at the stem
+    if kind == "tail":
+        image[23, 18:26] = 255  # the foot runs on 7 px past the stem: a cursive 2
+    if kind == "knot":
+        ring(image, 4, 6, left=10, right=12)  # a second, small hole up in the hook
+    return image
+
+
+@pytest.mark.parametrize("kind,expected", [("no tail", "2-loop-no-tail"), ("knot", "2-loop-no-tail"),
+                                           ("tail", None), ("small loop", None)])
+def test_a_looped_2_is_a_form_only_with_a_large_loop_that_ends_at_the_stem(kind, expected):
+    assert forms.form_of(2, two(kind)) == expected
+    assert forms.form_of(7, two(kind)) is None  # the same ink labelled 7 is no form: forms belong to a label
+
+
 @pytest.mark.parametrize("kind,expected", [("two", "two+"), ("upper", "upper"), ("lower", "lower"), ("none", "none")])
 def test_the_pattern_counts_holes_by_the_bridge_rule_and_says_where_a_single_one_lies(kind, expected):
     assert forms.pattern(eight(kind)) == expected
@@ -52,10 +72,12 @@ def test_a_bridge_fainter_than_the_rule_leaves_the_loop_open():
 
 
 def test_find_lists_only_the_labelled_forms_in_table_order():
-    images = np.stack([eight("upper"), eight("two"), eight("none"), eight("lower"), eight("upper"), eight("lower")])
-    labels = np.array([8, 8, 8, 8, 5, 5], np.uint8)  # a 5 with one hole low down is a 5 whose bowl closes
+    images = np.stack([two("no tail"), eight("upper"), eight("two"), eight("none"), eight("lower"), eight("upper"),
+                       eight("lower"), two("tail")])
+    labels = np.array([2, 8, 8, 8, 8, 5, 5, 2], np.uint8)  # a 5 with one hole low down is a 5 whose bowl closes
     found = forms.find({"train": Split("train", images, labels)})
-    assert [(f.index, f.form) for f in found] == [(0, "8-one-upper-hole"), (2, "8-no-hole"), (5, "5-lower-hole")]
+    assert [(f.index, f.form) for f in found] == [(1, "8-one-upper-hole"), (3, "8-no-hole"), (6, "5-lower-hole"),
+                                                   (0, "2-loop-no-tail")]
     text = forms.to_csv(found)
     assert text.splitlines()[0] == "split,index,original,form" and text == forms.to_csv(list(found))
 
@@ -67,7 +89,7 @@ def test_review_forms_writes_the_queue_and_next_serves_it_alone(tmp_path, monkey
     fives = [int(i) for i in np.flatnonzero(labels["train"] == 5)[:1]]
     fake = [forms.FormImage("train", eights[0], 8, "8-one-upper-hole"), forms.FormImage("train", eights[1], 8, "8-no-hole"),
             forms.FormImage("train", fives[0], 5, "5-lower-hole")]
-    monkeypatch.setattr(forms, "find", lambda splits, progress=None: fake)  # the real scan takes ~45 s on MNIST
+    monkeypatch.setattr(forms, "find", lambda splits, progress=None: fake)  # the real scan takes ~90 s on MNIST
     runner = CliRunner()
     result = runner.invoke(main, ["review", "forms", "--lists-dir", str(root)])
     assert result.exit_code == 0, result.output
@@ -80,8 +102,9 @@ def test_review_forms_writes_the_queue_and_next_serves_it_alone(tmp_path, monkey
                                   "--out-dir", str(out)])
     assert served.exit_code == 0, served.output
     rows = list(csv.DictReader(open(served.stdout.splitlines()[-1], encoding="utf-8")))
-    assert [(int(r["index"]), r["source"]) for r in rows] == [(eights[0], "forms-v1:8-one-upper-hole"),
-                                                              (eights[1], "forms-v1:8-no-hole")]
+    assert [(int(r["index"]), r["source"]) for r in rows] == [(eights[0], forms.source("8-one-upper-hole")),
+                                                              (eights[1], forms.source("8-no-hole"))]
+    assert forms.source("8-no-hole").startswith("forms-v2:")  # the table's version: v1 had no 2s
     both = runner.invoke(main, ["review", "next", "--lists-dir", str(root), "--forms", "--second-look"])
     assert both.exit_code != 0 and "--forms is a queue of its own" in both.output
 
