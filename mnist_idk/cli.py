@@ -713,9 +713,12 @@ def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None) -> N
               help="Also measure the stopping rule on this suggest CSV, walked in rank order, counting every "
                    "image already decided (by any run); make it with nothing left out.")
 @click.option("--run", "run", help="The recorded run (curation_lists/reviewed/runs.csv) that made --ranking.")
+@click.option("--without-form", "without_forms", multiple=True, metavar="FORM",
+              help="Count the audit as if the forms queue lacked FORM (repeatable): a form added after the "
+                   "audit had found its images makes a stratum that flatters the estimate of what is left.")
 @handle_errors
 @with_workspace
-def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
+def review_status(ws: Workspace, ranking: Path | None, run: str | None, without_forms: tuple[str, ...]) -> None:
     """Coverage per split, by source, and the yield of the last 200 reviewed from the ranking.
 
     Without --ranking the rule uses the ranks recorded in each decision's source. With --ranking,
@@ -723,15 +726,19 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None) -> None:
     window is the last 200 images above that depth, whoever decided them. That is how a new,
     stronger ranking continues a review another run began.
     """
-    from . import coverage, curation
+    from . import coverage, curation, forms
     from . import review as reviews
 
     if (ranking is None) != (run is None):
         raise MnistIdkError("--ranking and --run go together")
     if run is not None and run not in reviews.read_runs(reviews.record_dir(ws))[0]:
         raise MnistIdkError(f"run {run!r} is not recorded in {reviews.record_dir(ws) / reviews.RUNS}")
+    unknown = [f for f in without_forms if f not in forms.names()]
+    if unknown:
+        raise MnistIdkError(f"--without-form {unknown[0]!r}: not a form of table {forms.VERSION} "
+                            f"(one of {', '.join(forms.names())})")
 
-    for st in coverage.status(ws):
+    for st in coverage.status(ws, without_forms):
         sources = ", ".join(f"{kind} {n} ({listed} listed)" for kind, (n, listed) in st.by_source.items())
         click.echo(f"{st.split}: reviewed {st.reviewed}, listed {st.listed}; by source: {sources or 'none'}")
         if st.ranked_reviewed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 from .metrics import wilson
 from .raw import SPLIT_SIZES, SPLITS
@@ -97,10 +97,14 @@ class SplitStatus:
         return stopping_rule_met(self.split, self.last_window, self.last_window_listed, self.deepest_rank)
 
 
-def status(ws: Workspace) -> list[SplitStatus]:
-    """Coverage per split and the yield of the last 200 reviewed from the ranking (the stopping rule)."""
+def status(ws: Workspace, without_forms: Collection[str] = ()) -> list[SplitStatus]:
+    """Coverage per split and the yield of the last 200 reviewed from the ranking (the stopping rule).
+
+    ``without_forms``: forms the audit's estimate should count as if the queue lacked them (a form
+    chosen after the audit had found its images makes a stratum that flatters the estimate).
+    """
     out = []
-    queue = form_indices(ws)
+    queue = form_indices(ws, without_forms)
     for split in SPLITS:
         rows, _ = read_record_if_any(record_dir(ws), split)
         by_source: dict[str, list[int]] = {}

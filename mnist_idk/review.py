@@ -25,7 +25,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -401,13 +401,14 @@ def form_candidates(ws: Workspace) -> list[Candidate]:
             for _, (split, index, original, form) in rows]
 
 
-def form_indices(ws: Workspace) -> dict[str, set[int]]:
-    """The images of the forms queue, per split; empty when there is none."""
+def form_indices(ws: Workspace, without: Collection[str] = ()) -> dict[str, set[int]]:
+    """The images of the forms queue, per split; empty when there is none. ``without``: forms to leave out."""
     path = ws.lists_dir / forms.CANDIDATES
     out: dict[str, set[int]] = {split: set() for split in SPLITS}
     if path.is_file():
         for c in form_candidates(ws):
-            out[c.split].add(c.index)
+            if c.source.split(":", 1)[1] not in without:
+                out[c.split].add(c.index)
     return out
 
 

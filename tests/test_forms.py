@@ -153,3 +153,24 @@ def test_on_real_mnist_the_looped_2_form_takes_the_listed_no_tail_loops_and_not_
     images = real_splits["train"].images
     assert [forms.form_of(2, images[i]) for i in (52006, 44054, 56583)] == ["2-loop-no-tail"] * 3
     assert forms.form_of(2, images[22169]) is None
+
+
+def test_status_can_count_the_audit_without_a_form_chosen_after_it(tmp_path):
+    """A form added because the audit found its images would hide those finds in the queue's stratum;
+    `review status --without-form` counts the audit as if the queue lacked it, and names an unknown form."""
+    root = lists(tmp_path / "lists", runs="r1,0.1.0,rff,0,cmd\n", reviewed_train=(
+        "1,2,listed,audit-s0:r1@9,a hook over a round loop\n"  # the audit's find, in the 2s' form
+        "3,8,kept,forms-v2:8-no-hole,a blot\n"
+        "5,4,kept,audit-s0:r1@10,a 4\n"))
+    (root / "forms").mkdir()
+    (root / "forms" / "candidates.csv").write_text(
+        "split,index,original,form\ntrain,3,8,8-no-hole\ntrain,1,2,2-loop-no-tail\n", "utf-8")
+    runner = CliRunner()
+    plain = runner.invoke(main, ["review", "status", "--lists-dir", str(root)])
+    assert plain.exit_code == 0, plain.output
+    assert "audit: 1 random unreviewed images decided, 0 listed" in plain.output
+    without = runner.invoke(main, ["review", "status", "--lists-dir", str(root), "--without-form", "2-loop-no-tail"])
+    assert without.exit_code == 0, without.output
+    assert "audit: 2 random unreviewed images decided, 1 listed" in without.output
+    unknown = runner.invoke(main, ["review", "status", "--lists-dir", str(root), "--without-form", "2-loop"])
+    assert unknown.exit_code != 0 and "not a form of table v2" in unknown.output and "Traceback" not in unknown.output
