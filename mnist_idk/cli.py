@@ -554,7 +554,7 @@ def review_forms(ws: Workspace) -> None:
     hole is a large loop low down with no ink running on past it (a looped 2 with no tail). Model
     rankings read many of these as their label; `review next --forms` serves the unreviewed ones.
     The file depends only on the raw images, so running this again rewrites the same bytes
-    (about 1.5 minutes on MNIST, progress on stderr).
+    (about 15 s on MNIST, progress on stderr).
     """
     from . import forms
     from . import review as reviews

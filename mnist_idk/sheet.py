@@ -126,26 +126,43 @@ def holes(image: np.ndarray, ink: int = BRIDGE_INK) -> int:
 
 
 def enclosed(image: np.ndarray, ink: int = BRIDGE_INK) -> list[list[tuple[int, int]]]:
-    """The holes themselves (as ``holes`` counts them): each the (row, column) pixels of one enclosed region."""
+    """The holes themselves (as ``holes`` counts them): each the (row, column) pixels of one enclosed region.
+
+    The background that reaches the border is grown with whole-array steps first, so the pixel
+    by pixel walk below only visits the few pixels of the holes (``review forms`` runs this on
+    every 8, 5, 3 and 2 of MNIST). Regions come in the order of their first pixel, row by row.
+    """
     background = np.asarray(image) < ink
-    rows, columns = background.shape
-    seen = np.zeros_like(background)
+    outside = np.zeros_like(background)
+    for edge in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):
+        outside[edge] = background[edge]
+    while True:
+        grown = outside.copy()
+        grown[1:] |= outside[:-1]
+        grown[:-1] |= outside[1:]
+        grown[:, 1:] |= outside[:, :-1]
+        grown[:, :-1] |= outside[:, 1:]
+        grown &= background
+        if np.array_equal(grown, outside):
+            break
+        outside = grown
+    inside = background & ~outside
+    rows, columns = inside.shape
+    seen = np.zeros_like(inside)
     regions = []
-    for start in zip(*np.nonzero(background)):
+    for start in zip(*np.nonzero(inside)):
         if seen[start]:
             continue
         seen[start] = True
-        stack, region, open_ = [start], [], False
+        stack, region = [start], []
         while stack:
             row, column = stack.pop()
             region.append((int(row), int(column)))
-            open_ |= row in (0, rows - 1) or column in (0, columns - 1)
             for r, c in ((row - 1, column), (row + 1, column), (row, column - 1), (row, column + 1)):
-                if 0 <= r < rows and 0 <= c < columns and background[r, c] and not seen[r, c]:
+                if 0 <= r < rows and 0 <= c < columns and inside[r, c] and not seen[r, c]:
                     seen[r, c] = True
                     stack.append((r, c))
-        if not open_:
-            regions.append(region)
+        regions.append(region)
     return regions
 
 

@@ -89,7 +89,7 @@ def test_review_forms_writes_the_queue_and_next_serves_it_alone(tmp_path, monkey
     fives = [int(i) for i in np.flatnonzero(labels["train"] == 5)[:1]]
     fake = [forms.FormImage("train", eights[0], 8, "8-one-upper-hole"), forms.FormImage("train", eights[1], 8, "8-no-hole"),
             forms.FormImage("train", fives[0], 5, "5-lower-hole")]
-    monkeypatch.setattr(forms, "find", lambda splits, progress=None: fake)  # the real scan takes ~90 s on MNIST
+    monkeypatch.setattr(forms, "find", lambda splits, progress=None: fake)  # the real scan takes ~15 s on MNIST
     runner = CliRunner()
     result = runner.invoke(main, ["review", "forms", "--lists-dir", str(root)])
     assert result.exit_code == 0, result.output
