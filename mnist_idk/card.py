@@ -223,24 +223,31 @@ def audit_paragraph(ws: Workspace, record: dict) -> str:
     from . import coverage, review
 
     queue = review.form_indices(ws)
-    parts = []
+    parts, stratified = [], False
     for split, reviewed in record.items():
         left = coverage.left(split, reviewed, queue[split])
         estimate = left.estimate()
         if estimate is not None:
             middle, (low, high) = estimate
             unreviewed = left.unreviewed + left.forms_unreviewed
-            forms_part = (f" (audit images outside the forms queue; the queue: {left.forms_reviewed:,} reviewed, "
-                          f"{left.forms_listed} listed, {left.forms_unreviewed:,} to go)"
-                          if left.forms_reviewed else "")
+            forms_part = ""
+            if left.forms_reviewed:
+                whole = coverage.left(split, reviewed, set()).estimate()  # the audit counted without the queue
+                forms_part = (f" (audit images outside the forms queue; the queue: {left.forms_reviewed:,} reviewed, "
+                              f"{left.forms_listed} listed, {left.forms_unreviewed:,} to go; counted without the "
+                              f"queue, {whole[0]:,.0f} ({whole[1][0]:,.0f}-{whole[1][1]:,.0f}))")
+                stratified = True
             parts.append(f"{split}: {left.audit_listed} of {left.audited:,} listed, so about {middle:,.0f} IDK "
                          f"images (95% interval {low:,.0f}-{high:,.0f}) among its {unreviewed:,} unreviewed "
                          f"ones{forms_part}")
     if not parts:
         return ""
+    caveat = (" Where a form was chosen after the audit had found images of it, counting the audit apart from the "
+              "queue flatters the estimate, and counting it without the queue overcounts once the queue is reviewed "
+              "to the end: what is left lies between." if stratified else "")
     return ("**What the review has not reached** (`audit`): after the ranked review, images nobody had reviewed "
             "were drawn at random and reviewed the same way, so their listed share estimates how many images "
-            "of the unreviewed rest a careful reviewer would list. " + "; ".join(parts) + ".\n\n")
+            "of the unreviewed rest a careful reviewer would list. " + "; ".join(parts) + "." + caveat + "\n\n")
 
 
 def blind_paragraph(ws: Workspace, version: str) -> str:

@@ -174,3 +174,23 @@ def test_status_can_count_the_audit_without_a_form_chosen_after_it(tmp_path):
     assert "audit: 2 random unreviewed images decided, 1 listed" in without.output
     unknown = runner.invoke(main, ["review", "status", "--lists-dir", str(root), "--without-form", "2-loop"])
     assert unknown.exit_code != 0 and "not a form of table v2" in unknown.output and "Traceback" not in unknown.output
+
+
+
+def test_the_card_gives_the_audit_count_with_and_without_the_queue(tmp_path):
+    """A form chosen after the audit found its image hides that find in the queue's stratum; the card says both."""
+    from mnist_idk import card
+
+    root = lists(tmp_path / "lists", runs="r1,0.1.0,rff,0,cmd\n", train="1,2,IDK,ambiguous,a loop\n", reviewed_train=(
+        "1,2,listed,audit-s0:r1@9,a loop\n"  # the audit's find, in the queue
+        "3,8,kept,forms-v2:8-no-hole,a blot\n"
+        "5,4,kept,audit-s0:r1@10,a 4\n"))
+    (root / "forms").mkdir()
+    (root / "forms" / "candidates.csv").write_text(
+        "split,index,original,form\ntrain,1,2,2-loop-no-tail\ntrain,3,8,8-no-hole\n", "utf-8")
+    section = card.review_section(workspace(root), "working")
+    outside = coverage.remaining(60000 - 3, 1, 0)
+    whole = coverage.remaining(60000 - 3, 2, 1)
+    assert f"train: 0 of 1 listed, so about {outside[0]:,.0f} IDK images" in section
+    assert f"counted without the queue, {whole[0]:,.0f} ({whole[1][0]:,.0f}-{whole[1][1]:,.0f})" in section
+    assert "what is left lies between" in section
