@@ -232,10 +232,10 @@ def audit_paragraph(ws: Workspace, record: dict) -> str:
             unreviewed = left.unreviewed + left.forms_unreviewed
             forms_part = ""
             if left.forms_reviewed:
-                whole = coverage.left(split, reviewed, set()).estimate()  # the audit counted without the queue
+                whole, (whole_low, whole_high) = coverage.left(split, reviewed, set()).estimate()  # without the queue
                 forms_part = (f" (audit images outside the forms queue; the queue: {left.forms_reviewed:,} reviewed, "
                               f"{left.forms_listed} listed, {left.forms_unreviewed:,} to go; counted without the "
-                              f"queue, {whole[0]:,.0f} ({whole[1][0]:,.0f}-{whole[1][1]:,.0f}))")
+                              f"queue, {whole:,.0f} ({whole_low:,.0f}-{whole_high:,.0f}))")
                 stratified = True
             parts.append(f"{split}: {left.audit_listed} of {left.audited:,} listed, so about {middle:,.0f} IDK "
                          f"images (95% interval {low:,.0f}-{high:,.0f}) among its {unreviewed:,} unreviewed "

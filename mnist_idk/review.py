@@ -389,26 +389,30 @@ def audit_candidates(ranking: Sequence[Candidate], seed: int) -> list[Candidate]
     return [replace(ranking[i], source=ranking[i].source.replace("suggest:", f"audit-s{seed}:", 1)) for i in order]
 
 
-def form_candidates(ws: Workspace) -> list[Candidate]:
-    """The forms queue (``curation_lists/forms/candidates.csv``, written by ``review forms``), in its order."""
+def form_rows(ws: Workspace) -> list[tuple[str, int, int, str]]:
+    """The forms queue's rows (split, index, original, form), in its order (``curation_lists/forms/candidates.csv``)."""
     path = ws.lists_dir / forms.CANDIDATES
     if not path.is_file():
         raise MnistIdkError(f"{path}: no forms queue yet; run `mnist-idk review forms` first")
     rows, problems = read_rows(path, forms.COLUMNS)
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
-    return [Candidate(split, int(index), int(original), None, forms.source(form), forms.ALSO[int(original)])
-            for _, (split, index, original, form) in rows]
+    return [(split, int(index), int(original), form) for _, (split, index, original, form) in rows]
+
+
+def form_candidates(ws: Workspace) -> list[Candidate]:
+    """The forms queue as candidates to serve (``review forms`` writes it)."""
+    return [Candidate(split, index, original, None, forms.source(form), forms.ALSO[original])
+            for split, index, original, form in form_rows(ws)]
 
 
 def form_indices(ws: Workspace, without: Collection[str] = ()) -> dict[str, set[int]]:
     """The images of the forms queue, per split; empty when there is none. ``without``: forms to leave out."""
-    path = ws.lists_dir / forms.CANDIDATES
     out: dict[str, set[int]] = {split: set() for split in SPLITS}
-    if path.is_file():
-        for c in form_candidates(ws):
-            if c.source.split(":", 1)[1] not in without:
-                out[c.split].add(c.index)
+    if (ws.lists_dir / forms.CANDIDATES).is_file():
+        for split, index, _, form in form_rows(ws):
+            if form not in without:
+                out[split].add(index)
     return out
 
 
