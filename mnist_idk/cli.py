@@ -207,8 +207,9 @@ def push(ws: Workspace, directory: Path, repo_id: str, revision: str, create_pr:
 @main.command()
 @click.argument("split", type=click.Choice(["train", "test"]))
 @click.argument("indices", nargs=-1, required=True, type=click.IntRange(min=0))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("show.png"), show_default=True,
-              help="Where to write the contact sheet (PNG).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("build/show.png"),
+              show_default=True, help="Where to write the contact sheet (PNG); beside the other commands' pictures "
+                                      "by default, so a look from a checkout leaves no file to commit.")
 @version_option
 @click.option("--columns", type=click.IntRange(min=1), default=8, show_default=True, help="Tiles per row.")
 @click.option("--pixels", is_flag=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -72,9 +73,17 @@ def listed_tiles(splits: Mapping[str, Split], curation: Curation) -> list[Tile]:
 
 
 def save_png(image: Image.Image, path: Path) -> None:
-    """Save without timestamps or other varying chunks, so equal sheets are equal bytes."""
+    """Save without timestamps or other varying chunks, so equal sheets are equal bytes.
+
+    Written beside ``path`` and renamed into place: an interrupted save leaves no half a PNG.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG", optimize=False, compress_level=6)  # 9: 2% smaller, 6x slower
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        image.save(partial, format="PNG", optimize=False, compress_level=6)  # 9: 2% smaller, 6x slower
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 CARD_PER_REASON = 10  # images per reason in the card's overview picture

@@ -21,7 +21,7 @@ from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
 from mnist_idk.release import release
 
-from conftest import REPO, workspace
+from conftest import RAW, REPO, workspace
 
 HEADER = "index,original,label,reason,note\n"
 
@@ -56,6 +56,27 @@ def test_show_draws_each_image_upscaled_and_captioned(tmp_path, real_splits, mon
     captions = [t.caption for t in sheet.index_tiles(real_splits["train"], [1, 7], curation.load(
         workspace(tmp_path / "lists"), "working"))]
     assert captions == [["train 1: 0", "IDK (noisy)"], [f"train 7: {real_splits['train'].labels[7]}"]]
+
+
+def test_show_writes_under_build_by_default_and_never_half_a_png(tmp_path, real_splits, monkeypatch):
+    monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(write_lists(tmp_path / "lists", ["1,0,IDK,noisy,smudge\n"])))
+    monkeypatch.setenv("MNIST_IDK_RAW_DIR", str(RAW))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["show", "train", "7"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(Path("build") / "show.png")
+    assert (tmp_path / "build" / "show.png").is_file() and not (tmp_path / "show.png").exists()
+    before = (tmp_path / "build" / "show.png").read_bytes()
+
+    def broken_save(image, fp, *args, **kwargs):  # the disk fills up halfway through
+        Path(fp).write_bytes(b"\x89PNG half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    result = CliRunner().invoke(main, ["show", "train", "1"])
+    assert result.exit_code != 0
+    assert (tmp_path / "build" / "show.png").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "build").iterdir()) == ["show.png"]
 
 
 def test_show_pixels_prints_every_pixel_as_its_ink_level(tmp_path, real_splits, monkeypatch):
