@@ -215,8 +215,9 @@ def push(ws: Workspace, directory: Path, repo_id: str, revision: str, create_pr:
 @click.option("--pixels", is_flag=True,
               help="Also print each image as text, a character per pixel (' .:-=+*#%@' from no ink to full), "
                    "rows and columns numbered: whether a bowl closes can come down to one row. The caption "
-                   "counts the holes the ink encloses with ink of 57 or more (the bridge rule), and how faint "
-                   "the ink would have to be to close more.")
+                   "counts the holes the ink encloses with ink of 57 or more (the bridge rule), how faint "
+                   "the ink would have to be to close more, and the darkest speck inside the ink (the "
+                   "dark-hole rule: under about 100 a hole, 115 and more none).")
 @handle_errors
 @with_workspace
 def show(ws: Workspace, split: str, indices: tuple[int, ...], out: Path, version: str | None, columns: int,

@@ -175,20 +175,41 @@ def enclosed(image: np.ndarray, ink: int = BRIDGE_INK) -> list[list[tuple[int, i
     return regions
 
 
+def darkest_speck(image: np.ndarray) -> tuple[int, int, int] | None:
+    """(value, row, column) of the darkest pixel inside the ink that encloses as a hole once it counts as background.
+
+    The dark-hole rule reads such a speck in a blot as a loop when it is under about 100 and as no
+    hole from 115 on; the bridge-rule holes themselves are not specks. None when no pixel of the ink
+    is ever enclosed; a bridge-rule hole that only widens is no speck.
+    """
+    image = np.asarray(image)
+    holes_now = {p for region in enclosed(image) for p in region}
+    for ink in range(BRIDGE_INK + 1, 256):
+        inside = [(int(image[p]), p) for region in enclosed(image, ink) if holes_now.isdisjoint(region)
+                  for p in region if image[p] >= BRIDGE_INK]
+        if inside:
+            value, (row, column) = min(inside)
+            return value, row, column
+    return None
+
+
 def pixel_grid(image: np.ndarray, caption: str) -> str:
     """The image as text, one character per pixel (``PIXEL_LEVELS``), rows and columns numbered.
 
     Whether a stroke closes a bowl often comes down to one row of pixels, which a picture scaled
     for the eye hides and this shows: the decision rules cite such rows. The caption adds how many
     holes the ink encloses by the bridge rule and, if fainter ink would close more, how faint (the
-    weakest bridge). A dark hole inside a blot (pixels of 57-99, which the rules count in thick
-    8s) is ink to these counts; the grid shows it.
+    weakest bridge), and the darkest speck inside the ink (pixels of 57 and more enclosed once they
+    count as background), which the dark-hole rule weighs in thick 8s.
     """
     levels = np.minimum(image.astype(np.int32) * len(PIXEL_LEVELS) // 256, len(PIXEL_LEVELS) - 1)
     closed = holes(image)
     most, ink = max((holes(image, ink), ink) for ink in range(1, BRIDGE_INK))
     fainter = f"{most} if ink of {ink} or more counts" if most > closed else "no more with fainter ink"
     caption += f" | enclosed holes: {closed} with ink of {BRIDGE_INK} or more (the bridge rule); {fainter}"
+    speck = darkest_speck(image)
+    caption += (f"; darkest speck inside the ink: {speck[0]} at row {speck[1]}, column {speck[2]} (the dark-hole "
+                "rule: under about 100 a hole, 115 and more none)" if speck else "; no speck inside the ink")
     lines = [caption, "   " + "".join(str(column % 10) for column in range(image.shape[1]))]
     lines += [f"{row:2d} " + "".join(PIXEL_LEVELS[v] for v in values) for row, values in enumerate(levels)]
     return "\n".join(lines)

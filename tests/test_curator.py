@@ -108,10 +108,32 @@ def test_pixel_grid_says_how_faint_a_closing_bridge_is():
     image[3:5, 3:5] = 0
     image[2, 3] = 43
     assert sheet.pixel_grid(image, "x").split("\n")[0] == \
-        "x | enclosed holes: 0 with ink of 57 or more (the bridge rule); 1 if ink of 43 or more counts"
+        "x | enclosed holes: 0 with ink of 57 or more (the bridge rule); 1 if ink of 43 or more counts; " \
+        "no speck inside the ink"
     image[2, 3] = 255
     assert sheet.pixel_grid(image, "x").split("\n")[0] == \
-        "x | enclosed holes: 1 with ink of 57 or more (the bridge rule); no more with fainter ink"
+        "x | enclosed holes: 1 with ink of 57 or more (the bridge rule); no more with fainter ink; " \
+        "no speck inside the ink"
+
+
+def test_darkest_speck_is_the_grey_pixel_a_blot_encloses():
+    """The dark-hole rule's speck: the darkest pixel of the ink that is enclosed once it counts as background."""
+    blot = np.zeros((9, 9), np.uint8)
+    blot[1:8, 1:8] = 255
+    blot[4, 4], blot[3, 5] = 116, 97
+    assert sheet.darkest_speck(blot) == (97, 3, 5)
+    blot[3, 5] = 255
+    assert sheet.darkest_speck(blot) == (116, 4, 4)
+    assert "darkest speck inside the ink: 116 at row 4, column 4" in sheet.pixel_grid(blot, "x")
+    blot[4, 4] = 255
+    blot[1, 4] = 60  # grey on the edge touches the background: not enclosed, no speck
+    assert sheet.darkest_speck(blot) is None
+
+
+def test_darkest_speck_on_real_eights(real_splits):
+    """Train 54656's lower blot keeps a speck of 116 (no hole: 115 and more); train 17756's keeps 97 (a loop)."""
+    assert sheet.darkest_speck(real_splits["train"].images[54656])[0] == 116
+    assert sheet.darkest_speck(real_splits["train"].images[17756])[0] == 97
 
 
 def test_holes_counts_what_the_bridge_rule_closes():
