@@ -159,7 +159,6 @@ def test_holes_counts_what_the_bridge_rule_closes():
     assert sheet.holes(two) == 2
 
 
-
 def walked_holes(image: np.ndarray, ink: int) -> list[list[tuple[int, int]]]:
     """The plain definition, as an oracle: walk every background region pixel by pixel, keep those
     that never touch the border (row-major order of first pixels, depth-first within a region)."""
@@ -197,6 +196,7 @@ def test_enclosed_finds_exactly_the_regions_a_pixel_walk_finds_on_real_digits(re
 @given(arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=st.sampled_from([0, 40, 57, 255])))
 def test_enclosed_matches_the_pixel_walk_on_any_image(image):
     assert sheet.enclosed(image) == walked_holes(image, sheet.BRIDGE_INK)
+
 
 def test_show_rejects_an_index_outside_the_split(tmp_path):
     result = CliRunner().invoke(main, ["show", "test", "10000", "--out", str(tmp_path / "x.png")])

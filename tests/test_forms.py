@@ -176,7 +176,6 @@ def test_status_can_count_the_audit_without_a_form_chosen_after_it(tmp_path):
     assert unknown.exit_code != 0 and "not a form of table v2" in unknown.output and "Traceback" not in unknown.output
 
 
-
 def test_the_card_gives_the_audit_count_with_and_without_the_queue(tmp_path):
     """A form chosen after the audit found its image hides that find in the queue's stratum; the card says both."""
     from mnist_idk import card
