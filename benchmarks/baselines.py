@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictions-dir", type=Path, help="also write each model's test predictions as CSV")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    try:
+        import sklearn  # noqa: F401  (the baselines' logistic regression and neighbour search)
+    except ImportError:
+        print("error: this benchmark needs scikit-learn, which mnist-idk does not install: pip install scikit-learn",
+              file=sys.stderr)
+        return 2
     ws = Workspace.find()  # the checkout this is run in: its releases, raw files and dataset_card/
     version = curation.normalize_version(args.version or ws.released_versions()[-1])
     out = args.out or ws.baselines_dir / f"{version}.json"

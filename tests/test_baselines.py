@@ -90,3 +90,18 @@ def test_readme_shows_the_benchmark_table_of_the_latest_report():
 
 def test_template_has_one_baselines_placeholder():
     assert workspace().template.read_text("utf-8").count("${baselines}") == 1
+
+
+def test_the_benchmark_without_scikit_learn_says_what_to_install_and_writes_nothing(tmp_path):
+    """scikit-learn is the benchmark's own dependency, not mnist-idk's: one line, exit 2, no JSON, no traceback."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "report.json"
+    code = ("import sys; sys.modules['sklearn'] = None; sys.path.insert(0, 'benchmarks'); import baselines; "
+            f"sys.exit(baselines.main(['--out', {str(out)!r}]))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == ("error: this benchmark needs scikit-learn, which mnist-idk does not install: "
+                                  "pip install scikit-learn")
+    assert not out.exists()
