@@ -150,6 +150,10 @@ def main() -> None:
                         help="planted flips to a uniformly chosen other digit, or to the digit the numpy conv model "
                              "(out of fold, true labels) finds likeliest after the true one: harder, like real errors")
     args = parser.parse_args()
+    try:
+        import cleanlab  # noqa: F401  (its find_label_issues is one of the rankers compared)
+    except ImportError:
+        raise SystemExit("error: this benchmark needs cleanlab, which mnist-idk does not install: pip install cleanlab")
     labels = np.concatenate([s.labels for s in load_splits(WS.raw_dir).values()]).astype(np.int64)
     likeliest = None
     if args.flips == "plausible":

@@ -266,3 +266,17 @@ def test_the_benchmark_plants_plausible_flips_on_the_same_images_as_uniform_ones
     chosen = sorted(rows)
     assert (plausible[chosen] == likeliest[chosen]).all()
     assert (uniform[chosen] != likeliest[chosen]).any()  # uniform flips do not follow the model
+
+
+def test_the_quality_benchmark_without_cleanlab_says_what_to_install_before_any_model_runs():
+    """cleanlab is the benchmark's own dependency: a one-line error at once, not a traceback minutes in."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = ("import sys; sys.modules['cleanlab'] = None; sys.path.insert(0, 'benchmarks'); sys.argv = ['suggest_quality']; "
+            "import suggest_quality; suggest_quality.main()")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.strip() == "error: this benchmark needs cleanlab, which mnist-idk does not install: pip install cleanlab"
