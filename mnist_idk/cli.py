@@ -491,6 +491,8 @@ def review() -> None:
     --audit serves that ranking in a random order, --forms the forms queue of `review forms`.
     Decide by the definition in curation_lists/README.md: listed (with a reason), kept, or
     unsure (served again in a separate second-look pass; still unsure there means kept).
+    `review blind` re-checks a round's decisions without the first one; `review consistency`
+    decides a stratum of earlier decisions again by the lines drawn since.
     """
 
 
@@ -708,6 +710,81 @@ def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None) -> N
     click.echo(f"recorded {rows} rows of round {comparison.round}; {counts['decided once more']} decided once more: "
                f"{counts['changed']} changed ({counts['now listed']} now listed, {counts['now kept']} now kept), "
                f"{counts['decided once more'] - counts['changed']} stand")
+
+
+@review.group("consistency")
+def review_consistency() -> None:
+    """Protocol step 9: recorded decisions looked at again, blind, by lines drawn since.
+
+    \b
+    mnist-idk review consistency draw --round v1.24.0 --part keeps-b --ranking build/ranking.csv \\
+        --decision kept --doubt-min 0.2 --doubt-max 0.5 --sample 100 --seed 9
+    mnist-idk review consistency record build/consistency/v1.24.0-keeps-b
+
+    `draw` serves a seeded random sample of one stratum of the record (a decision, a split, a
+    band of the ranking's doubt 1 - p(label)), leaving out every image an earlier pass covered,
+    as sheets and a fresh-look CSV with no trace of the recorded decision. Fill it in (listed,
+    kept or unsure); give every look that differs from the record, or is unsure, a second look
+    beside the rule's images in second.csv (split,index,decision,reason,note); apply what holds
+    with `review apply --redecide`, blind re-check the changes (`review blind draw --changed`),
+    then `record` writes both looks and the final decision into
+    curation_lists/reviewed/consistency-<round>.csv.
+    """
+
+
+@review_consistency.command("draw")
+@click.option("--round", "round_", required=True, help="The release this pass leads to, e.g. v1.24.0.")
+@click.option("--part", required=True, help="A name for this pass within the round (e.g. keeps-sample); "
+                                             "its rows in the round's file carry it.")
+@click.option("--ranking", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A suggest CSV ranking every image (made with --include-reviewed and nothing left out): "
+                   "its doubt defines the stratum, its digits fill the sheets' second reference column.")
+@click.option("--decision", type=click.Choice(["kept", "listed", "all"]), default="all", show_default=True)
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True)
+@click.option("--doubt-min", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Lowest 1 - p(label) by the ranking (its self_confidence column) in the stratum.")
+@click.option("--doubt-max", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Highest, exclusive (1 includes 1).")
+@click.option("--sample", type=click.IntRange(min=1), help="Images to draw.  [default: the whole stratum]")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the pass (never overwritten).  [default: build/consistency/ROUND-PART]")
+@click.option("--per-sheet", type=click.IntRange(min=1), default=10, show_default=True)
+@handle_errors
+@with_workspace
+def review_consistency_draw(ws: Workspace, round_: str, part: str, ranking: Path, decision: str, split: str,
+                            doubt_min: float, doubt_max: float, sample: int | None, seed: int, out: Path | None,
+                            per_sheet: int) -> None:
+    """Draw a pass: order.csv, sheets, and the fresh-look CSV to fill in (printed last)."""
+    from . import consistency
+
+    ws.require_working("review consistency draw")
+    round_ = normalize_version(round_)
+    population = consistency.draw(ws, ranking, round_, part, decision, split, (doubt_min, doubt_max), sample, seed)
+    click.echo(f"{population.size} recorded decisions in the stratum ({population.covered} more covered by earlier "
+               f"passes); drawn {len(population.drawn)} with seed {seed}", err=True)
+    out = out or Path("build/consistency") / f"{round_}-{part}"
+    for path in consistency.write(population, round_, part, load_raw(ws), out, per_sheet):
+        click.echo(str(path))
+
+
+@review_consistency.command("record")
+@click.argument("pass_dir", metavar="PASS_DIR", type=click.Path(file_okay=False, path_type=Path))
+@handle_errors
+@with_workspace
+def review_consistency_record(ws: Workspace, pass_dir: Path) -> None:
+    """Write the pass in PASS_DIR into curation_lists/reviewed/consistency-<round>.csv.
+
+    Checks first (every problem, file:line): every image has a fresh look, every fresh look that
+    is unsure or differs from the recorded decision has a second look. The final column is the
+    record's decision now, so run it after `review apply --redecide` and the blind re-check.
+    Recording a part again replaces its rows.
+    """
+    from . import consistency
+
+    target, counts = consistency.record(ws, pass_dir)
+    click.echo(f"{target}: {counts['images']} images, {counts['second looks']} second looks, "
+               f"{counts['changed']} changed from the recorded decision")
 
 
 @review.command("status")

@@ -48,6 +48,8 @@ RUN_COLUMNS = ("run", "tool_version", "model", "seed", "command")
 PUBLISHED = Path("published") / "candidates.csv"
 PUBLISHED_COLUMNS = ("split", "index", "original", "study", "alternative", "votes_given", "votes_alternative",
                      "votes_neither")
+CONSISTENCY = "consistency-v*.csv"  # protocol step 9's passes (consistency.py); every pass has these columns:
+CONSISTENCY_COLUMNS = ("split", "index", "original", "recorded", "fresh", "second", "final")
 BLIND_COLUMNS = ("round", "split", "index", "original", "first", "blind", "blind_reason", "blind_note", "final")
 VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 _SOURCE = re.compile(r"^(seed-v\d+\.\d+\.\d+|published:[a-z0-9-]+|suggest:[a-z0-9.-]+@\d+|audit-s\d+:[a-z0-9.-]+@\d+"
@@ -309,6 +311,30 @@ def check_record(directory: Path, lists: Mapping[str, list[Entry]], labels=None)
                 problems.append(Problem(path, row.line, f"{split} {row.index} is recorded as listed but is not in {split}.csv"))
     if (record / BLIND).is_file():
         problems += read_blind(record / BLIND, labels)[1]
+    for path in sorted(record.glob(CONSISTENCY)):
+        problems += check_consistency(path, labels)
+    return problems
+
+
+def check_consistency(path: Path, labels=None) -> list[Problem]:
+    """A consistency pass's file: its columns, images, and decisions (fresh may be unsure; the others not)."""
+    text = path.read_text("utf-8")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in CONSISTENCY_COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        return [Problem(path, 1, f"header lacks {', '.join(missing)} (a consistency pass has {','.join(CONSISTENCY_COLUMNS)})")]
+    problems: list[Problem] = []
+    seen: dict = {}
+    for line, row in enumerate(reader, start=2):
+        position = parse_index(path, line, row["split"], row["index"], problems)
+        if position is None:
+            continue
+        parse_original(path, line, row["split"], position, row["original"], labels, problems)
+        first_time(path, line, row["split"], position, seen, problems)
+        for column, allowed in (("recorded", DECISIONS), ("fresh", (*DECISIONS, "unsure")), ("second", (*DECISIONS, "")),
+                                ("final", DECISIONS)):
+            if row[column] not in allowed:
+                problems.append(Problem(path, line, f"{column} {row[column]!r} is not {' or '.join(a or 'empty' for a in allowed)}"))
     return problems
 
 
