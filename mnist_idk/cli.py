@@ -745,6 +745,9 @@ def review_consistency() -> None:
               help="Lowest 1 - p(label) by the ranking (its self_confidence column) in the stratum.")
 @click.option("--doubt-max", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="Highest, exclusive (1 includes 1).")
+@click.option("--only", type=click.Path(dir_okay=False, path_type=Path),
+              help="A CSV with columns split,index: draw only from these images (a family picked by its "
+                   "notes or its form, e.g. every 7 whose note names a foot).")
 @click.option("--sample", type=click.IntRange(min=1), help="Images to draw.  [default: the whole stratum]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -753,14 +756,16 @@ def review_consistency() -> None:
 @handle_errors
 @with_workspace
 def review_consistency_draw(ws: Workspace, round_: str, part: str, ranking: Path, decision: str, split: str,
-                            doubt_min: float, doubt_max: float, sample: int | None, seed: int, out: Path | None,
-                            per_sheet: int) -> None:
+                            doubt_min: float, doubt_max: float, only: Path | None, sample: int | None, seed: int,
+                            out: Path | None, per_sheet: int) -> None:
     """Draw a pass: order.csv, sheets, and the fresh-look CSV to fill in (printed last)."""
     from . import consistency
 
     ws.require_working("review consistency draw")
     round_ = normalize_version(round_)
-    population = consistency.draw(ws, ranking, round_, part, decision, split, (doubt_min, doubt_max), sample, seed)
+    family = consistency.read_images(only) if only is not None else None
+    population = consistency.draw(ws, ranking, round_, part, decision, split, (doubt_min, doubt_max), sample, seed,
+                                  family)
     click.echo(f"{population.size} recorded decisions in the stratum ({population.covered} more covered by earlier "
                f"passes); drawn {len(population.drawn)} with seed {seed}", err=True)
     out = out or Path("build/consistency") / f"{round_}-{part}"

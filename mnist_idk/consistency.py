@@ -85,13 +85,33 @@ def read_ranking(path: Path) -> dict[tuple[str, int], dict[str, str]]:
     return {(r["split"], int(r["index"])): r for r in rows}
 
 
+def read_images(path: Path) -> set[tuple[str, int]]:
+    """A CSV of ``split,index`` (other columns ignored): a family picked by hand, e.g. by the notes."""
+    rows, problems = [], []
+    try:
+        with open(path, newline="", encoding="utf-8") as file:
+            reader = csv.DictReader(file)
+            if not {"split", "index"} <= set(reader.fieldnames or ()):
+                raise MnistIdkError(f"{path}:1: needs the columns split and index")
+            for line, row in enumerate(reader, start=2):
+                position = review.parse_index(path, line, row["split"], row["index"], problems)
+                if position is not None:
+                    rows.append((row["split"], position))
+    except FileNotFoundError:
+        raise MnistIdkError(f"{path}: no such file") from None
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    return set(rows)
+
+
 def draw(ws: Workspace, ranking: Path, round_: str, part: str, decision: str = "all", split: str = "all",
-         doubt: tuple[float, float] = (0.0, 1.0), sample: int | None = None, seed: int = 0) -> Population:
+         doubt: tuple[float, float] = (0.0, 1.0), sample: int | None = None, seed: int = 0,
+         only: set[tuple[str, int]] | None = None) -> Population:
     """A seeded random sample (all, without ``sample``) of the recorded decisions in one stratum, in random order.
 
     The stratum: ``decision`` (listed, kept or all), ``split``, and ``doubt`` low <= 1 - p(label) < high
-    by ``ranking`` (high 1 includes 1). The ranking must hold every image of the population, so make it
-    with ``--include-reviewed`` and nothing left out.
+    by ``ranking`` (high 1 includes 1), within ``only`` if given. The ranking must hold every image of
+    the population, so make it with ``--include-reviewed`` and nothing left out.
     """
     normalize_version(round_)
     if not PART.match(part):
@@ -102,11 +122,12 @@ def draw(ws: Workspace, ranking: Path, round_: str, part: str, decision: str = "
     scores = read_ranking(ranking)
     done = covered(ws)
     stratum = f"{'any' if decision == 'all' else decision} ({'both splits' if split == 'all' else split}, " \
-              f"doubt {low:g}-{high:g})"
+              f"doubt {low:g}-{high:g}{', of a chosen family' if only is not None else ''})"
     population, skipped, missing = [], 0, []
     for rows in review.load_record(ws, "working").values():
         for r in rows:
-            if decision not in ("all", r.decision) or split not in ("all", r.split):
+            if decision not in ("all", r.decision) or split not in ("all", r.split) or (
+                    only is not None and (r.split, r.index) not in only):
                 continue
             row = scores.get((r.split, r.index))
             if row is None:

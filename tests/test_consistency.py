@@ -171,3 +171,20 @@ def test_lint_reads_every_pass_file(root, labels):
     assert [str(p) for p in review.lint(workspace(root), labels)] == [
         f"{path}:1: header lacks original, recorded, fresh, second, final "
         "(a consistency pass has split,index,original,recorded,fresh,second,final)"]
+
+
+def test_only_draws_from_a_chosen_family_and_says_what_is_wrong_with_its_file(root, tmp_path):
+    family = tmp_path / "family.csv"
+    family.write_text("split,index,why\ntrain,11,a foot\ntrain,27,a foot\ntrain,5,never reviewed\n", "utf-8")
+    out = tmp_path / "pass"
+    result = draw(root, "--part", "feet", "--only", str(family), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "2 recorded decisions in the stratum" in result.stderr
+    assert sorted(int(r["index"]) for r in read(out / "order.csv")) == [11, 27]
+    assert {r["stratum"] for r in read(out / "order.csv")} == {"any (both splits, doubt 0-1, of a chosen family)"}
+    family.write_text("split,index\ntrain,11\nvalid,3\n", "utf-8")
+    result = draw(root, "--part", "feet2", "--only", str(family))
+    assert result.exit_code == 2 and f"{family}:3: split 'valid' is not train or test" in result.stderr
+    family.write_text("index\n11\n", "utf-8")
+    result = draw(root, "--part", "feet3", "--only", str(family))
+    assert result.exit_code == 2 and f"{family}:1: needs the columns split and index" in result.stderr
