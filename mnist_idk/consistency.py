@@ -66,6 +66,10 @@ def covered(ws: Workspace) -> set[tuple[str, int]]:
     """Every image some consistency pass has looked at (lint checks the files' format)."""
     out = set()
     for path in record_files(ws):
+        problems = review.check_consistency(path)
+        if problems:
+            raise MnistIdkError(f"{len(problems)} problem(s) in an earlier pass (`mnist-idk lint` lists them):\n"
+                                + "\n".join(map(str, problems[:5])))
         with open(path, newline="", encoding="utf-8") as file:
             out |= {(r["split"], int(r["index"])) for r in csv.DictReader(file)}
     return out

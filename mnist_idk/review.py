@@ -318,14 +318,21 @@ def check_record(directory: Path, lists: Mapping[str, list[Entry]], labels=None)
 
 def check_consistency(path: Path, labels=None) -> list[Problem]:
     """A consistency pass's file: its columns, images, and decisions (fresh may be unsure; the others not)."""
-    text = path.read_text("utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [Problem(path, 0, f"not UTF-8 (byte offset {exc.start})")]
     reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in CONSISTENCY_COLUMNS if c not in (reader.fieldnames or ())]
     if missing:
         return [Problem(path, 1, f"header lacks {', '.join(missing)} (a consistency pass has {','.join(CONSISTENCY_COLUMNS)})")]
     problems: list[Problem] = []
     seen: dict = {}
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        line = reader.line_num  # the row's last line, right even when a note spans lines
+        if None in row.values() or None in row:
+            problems.append(Problem(path, line, f"expected {len(reader.fieldnames)} fields"))
+            continue
         position = parse_index(path, line, row["split"], row["index"], problems)
         if position is None:
             continue

@@ -188,3 +188,14 @@ def test_only_draws_from_a_chosen_family_and_says_what_is_wrong_with_its_file(ro
     family.write_text("index\n11\n", "utf-8")
     result = draw(root, "--part", "feet3", "--only", str(family))
     assert result.exit_code == 2 and f"{family}:1: needs the columns split and index" in result.stderr
+
+
+def test_a_broken_pass_file_is_named_not_a_traceback(root, labels):
+    path = root / "reviewed" / "consistency-v1.0.5.csv"
+    path.write_bytes(b"split,index,original,recorded,fresh,second,final\ntrain,10,\xff,kept,kept,,kept\n")
+    assert [str(p) for p in review.lint(workspace(root), labels)] == [f"{path}:0: not UTF-8 (byte offset 58)"]
+    path.write_text("split,index,original,recorded,fresh,second,final\ntrain,ten,1,kept,kept,,kept\n"
+                    "train,11,1,kept\n", "utf-8")
+    result = draw(root, "--part", "a")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "2 problem(s) in an earlier pass" in result.stderr and f"{path}:3: expected 7 fields" in result.stderr
