@@ -6,6 +6,8 @@ import csv
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from conftest import workspace
 
 from mnist_idk import consistency, review
@@ -199,3 +201,36 @@ def test_a_broken_pass_file_is_named_not_a_traceback(root, labels):
     result = draw(root, "--part", "a")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "2 problem(s) in an earlier pass" in result.stderr and f"{path}:3: expected 7 fields" in result.stderr
+
+
+
+HEADER = b"split,index,original,recorded,fresh,second,final\n"
+FIELD = st.sampled_from(["train", "test", "7", "70000", "kept", "listed", "unsure", "", "x", '"a,b"', '"a\nb"'])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=300),
+                      st.lists(st.lists(FIELD, max_size=9).map(",".join), max_size=6).map(
+                          lambda rows: HEADER + "\n".join(rows).encode())))
+def test_check_consistency_reports_any_damage_as_problems_and_never_raises(tmp_path, body):
+    path = tmp_path / "consistency-v9.9.9.csv"
+    path.write_bytes(body)
+    assert all(p.path == path and p.message for p in review.check_consistency(path))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.sampled_from(["train", "test"]), st.integers(0, 9999),
+                               st.sampled_from(review.DECISIONS), st.sampled_from([*review.DECISIONS, "unsure"]),
+                               st.sampled_from([*review.DECISIONS, ""]), st.sampled_from(review.DECISIONS)),
+                     min_size=1, max_size=8, unique_by=lambda r: r[:2]),
+       bad=st.integers(0, 7))
+def test_check_consistency_accepts_valid_rows_and_names_the_line_of_a_bad_one(tmp_path, labels, rows, bad):
+    path = tmp_path / "consistency-v9.9.9.csv"
+    lines = [f"{s},{i},{labels[s][i]},{r},{f},{sec},{fin}" for s, i, r, f, sec, fin in rows]
+    path.write_text(HEADER.decode() + "\n".join(lines) + "\n", "utf-8")
+    assert review.check_consistency(path, labels) == []
+    bad %= len(rows)
+    lines[bad] = lines[bad].rsplit(",", 1)[0] + ",unsure"  # final must be listed or kept
+    path.write_text(HEADER.decode() + "\n".join(lines) + "\n", "utf-8")
+    assert [(p.line, p.message) for p in review.check_consistency(path, labels)] == [
+        (bad + 2, "final 'unsure' is not listed or kept")]
