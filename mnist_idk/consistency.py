@@ -83,10 +83,20 @@ def read_ranking(path: Path) -> dict[tuple[str, int], dict[str, str]]:
     except FileNotFoundError:
         raise MnistIdkError(f"{path}: no such ranking; make one with `mnist-idk suggest --include-reviewed "
                             f"--out {path}`") from None
+    except UnicodeDecodeError as exc:
+        raise MnistIdkError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
     needed = {"split", "index", "original", "predicted", "alternative", "self_confidence"}
     if not rows or not needed <= set(rows[0]):
         raise MnistIdkError(f"{path}: not a suggest ranking (needs columns {', '.join(sorted(needed))})")
-    return {(r["split"], int(r["index"])): r for r in rows}
+    out = {}
+    for line, r in enumerate(rows, start=2):
+        try:
+            float(r["self_confidence"]), int(r["predicted"]), int(r["alternative"])
+            out[r["split"], int(r["index"])] = r
+        except (TypeError, ValueError):
+            raise MnistIdkError(f"{path}:{line}: index, predicted and alternative must be integers and "
+                                "self_confidence a number; re-run `mnist-idk suggest`") from None
+    return out
 
 
 def read_images(path: Path) -> set[tuple[str, int]]:
@@ -103,6 +113,8 @@ def read_images(path: Path) -> set[tuple[str, int]]:
                     rows.append((row["split"], position))
     except FileNotFoundError:
         raise MnistIdkError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise MnistIdkError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
     return set(rows)

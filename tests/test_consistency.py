@@ -234,3 +234,19 @@ def test_check_consistency_accepts_valid_rows_and_names_the_line_of_a_bad_one(tm
     path.write_text(HEADER.decode() + "\n".join(lines) + "\n", "utf-8")
     assert [(p.line, p.message) for p in review.check_consistency(path, labels)] == [
         (bad + 2, "final 'unsure' is not listed or kept")]
+
+
+def test_a_damaged_ranking_or_family_file_is_one_line_naming_it(root, tmp_path):
+    ranking = root.parent / "ranking.csv"
+    lines = ranking.read_text().splitlines(True)
+    fields = lines[3].split(",")
+    fields[4] = "x"  # predicted: not a digit
+    ranking.write_text("".join(lines[:3]) + ",".join(fields) + "".join(lines[4:]))
+    result = draw(root, "--part", "a")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{ranking}:4: index, predicted and alternative must be integers" in result.stderr
+    family = tmp_path / "family.csv"
+    family.write_bytes(b"split,index\ntrain,1\xff\n")
+    ranking.write_text("".join(lines))
+    result = draw(root, "--part", "a", "--only", str(family))
+    assert result.exit_code == 2 and f"{family}: not UTF-8" in result.stderr
