@@ -58,20 +58,15 @@ class Population:
     drawn: list[Drawn]
 
 
-def record_files(ws: Workspace) -> list[Path]:
-    return sorted(review.record_dir(ws).glob("consistency-v*.csv"))
-
-
 def covered(ws: Workspace) -> set[tuple[str, int]]:
-    """Every image some consistency pass has looked at (lint checks the files' format)."""
+    """Every image some consistency pass has looked at; a damaged pass file raises (lint lists it)."""
     out = set()
-    for path in record_files(ws):
-        problems = review.check_consistency(path)
+    for path in sorted(review.record_dir(ws).glob(review.CONSISTENCY)):
+        images, problems = review.read_consistency(path)
         if problems:
             raise MnistIdkError(f"{len(problems)} problem(s) in an earlier pass (`mnist-idk lint` lists them):\n"
                                 + "\n".join(map(str, problems[:5])))
-        with open(path, newline="", encoding="utf-8") as file:
-            out |= {(r["split"], int(r["index"])) for r in csv.DictReader(file)}
+        out |= images
     return out
 
 
@@ -155,7 +150,7 @@ def draw(ws: Workspace, ranking: Path, round_: str, part: str, decision: str = "
             if (r.split, r.index) in done:
                 skipped += 1
                 continue
-            population.append((r, row))
+            population.append((r, row, value))
     if missing:
         raise MnistIdkError(f"{ranking}: {len(missing)} recorded image(s) are not ranked ({', '.join(missing[:5])}"
                             f"{', ...' if len(missing) > 5 else ''}); rank with --include-reviewed and empty lists")
@@ -163,8 +158,8 @@ def draw(ws: Workspace, ranking: Path, round_: str, part: str, decision: str = "
         raise MnistIdkError(f"no recorded decision in {stratum} that an earlier pass has not covered")
     rng = random.Random(seed)
     chosen = rng.sample(population, min(sample, len(population)) if sample else len(population))
-    drawn = [Drawn(n, r.split, r.index, r.original, r.decision, stratum, float(row["self_confidence"]), int(row["predicted"]),
-                   int(row["alternative"])) for n, (r, row) in enumerate(chosen, start=1)]
+    drawn = [Drawn(n, r.split, r.index, r.original, r.decision, stratum, value, int(row["predicted"]),
+                   int(row["alternative"])) for n, (r, row, value) in enumerate(chosen, start=1)]
     return Population(len(population), skipped, drawn)
 
 

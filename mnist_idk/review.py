@@ -112,14 +112,21 @@ def source_run(source: str) -> str | None:
     return source.split(":", 1)[1].split("@")[0] if kind in ("suggest", "audit") and ":" in source else None
 
 
+def read_text(path: Path) -> tuple[str | None, list[Problem]]:
+    """A CSV file's text, or None with the problem (missing, not UTF-8)."""
+    try:
+        return path.read_bytes().decode("utf-8"), []
+    except FileNotFoundError:
+        return None, [Problem(path, 0, "file is missing")]
+    except UnicodeDecodeError as exc:
+        return None, [Problem(path, 0, f"not UTF-8 (byte offset {exc.start})")]
+
+
 def read_rows(path: Path, columns: Sequence[str]) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
     """(line, fields) of a CSV with exactly ``columns``; format problems with file:line."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return [], [Problem(path, 0, "file is missing")]
-    except UnicodeDecodeError as exc:
-        return [], [Problem(path, 0, f"not UTF-8 (byte offset {exc.start})")]
+    text, problems = read_text(path)
+    if text is None:
+        return [], problems
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
     if not rows or tuple(rows[0]) != tuple(columns):
         got = ",".join(rows[0]) if rows else "nothing"
@@ -312,21 +319,23 @@ def check_record(directory: Path, lists: Mapping[str, list[Entry]], labels=None)
     if (record / BLIND).is_file():
         problems += read_blind(record / BLIND, labels)[1]
     for path in sorted(record.glob(CONSISTENCY)):
-        problems += check_consistency(path, labels)
+        problems += read_consistency(path, labels)[1]
     return problems
 
 
-def check_consistency(path: Path, labels=None) -> list[Problem]:
-    """A consistency pass's file: its columns, images, and decisions (fresh may be unsure; the others not)."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return [Problem(path, 0, f"not UTF-8 (byte offset {exc.start})")]
+def read_consistency(path: Path, labels=None) -> tuple[set[tuple[str, int]], list[Problem]]:
+    """The images of a consistency pass's file, with every problem of its columns, images and decisions.
+
+    ``fresh`` may be unsure; ``recorded``, ``second`` (or empty) and ``final`` are listed or kept.
+    """
+    text, problems = read_text(path)
+    if text is None:
+        return set(), problems
     reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in CONSISTENCY_COLUMNS if c not in (reader.fieldnames or ())]
     if missing:
-        return [Problem(path, 1, f"header lacks {', '.join(missing)} (a consistency pass has {','.join(CONSISTENCY_COLUMNS)})")]
-    problems: list[Problem] = []
+        return set(), [Problem(path, 1, f"header lacks {', '.join(missing)} (a consistency pass has "
+                                        f"{','.join(CONSISTENCY_COLUMNS)})")]
     seen: dict = {}
     for row in reader:
         line = reader.line_num  # the row's last line, right even when a note spans lines
@@ -342,7 +351,7 @@ def check_consistency(path: Path, labels=None) -> list[Problem]:
                                 ("final", DECISIONS)):
             if row[column] not in allowed:
                 problems.append(Problem(path, line, f"{column} {row[column]!r} is not {' or '.join(a or 'empty' for a in allowed)}"))
-    return problems
+    return set(seen), problems
 
 
 def lint(ws: Workspace, labels=None) -> list[Problem]:

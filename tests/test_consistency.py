@@ -8,14 +8,12 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from conftest import workspace
+from conftest import small_record, workspace
 
 from mnist_idk import consistency, review
 from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
 
-LIST = "index,original,label,reason,note\n"
-RECORD = "index,original,decision,source,note\n"
 RANKING = ("rank,split,index,original,predicted,p_predicted,alternative,p_alternative,self_confidence,margin,"
            "entropy,knn_disagreement,centroid_distance,score\n")
 
@@ -32,14 +30,7 @@ def labels(real_splits):
 @pytest.fixture
 def root(tmp_path, labels):
     """A working record of train 10-29 kept and train 1 listed, and a ranking of train 0-39."""
-    root = tmp_path / "lists"
-    (root / "reviewed").mkdir(parents=True)
-    (root / "train.csv").write_text(LIST + f"1,{labels['train'][1]},IDK,noisy,a smudge\n", "utf-8")
-    (root / "test.csv").write_text(LIST, "utf-8")
-    (root / "reviewed" / "test.csv").write_text(RECORD, "utf-8")
-    (root / "reviewed" / "train.csv").write_text(
-        RECORD + f"1,{labels['train'][1]},listed,seed-v1.0.0,a smudge\n"
-        + "".join(f"{i},{labels['train'][i]},kept,seed-v1.0.0,a plain digit\n" for i in range(10, 30)), "utf-8")
+    root = small_record(tmp_path / "lists", labels, range(10, 30))
     ranking = tmp_path / "ranking.csv"
     rows = sorted(range(40), key=lambda i: -doubt(i))
     ranking.write_text(RANKING + "".join(
@@ -212,10 +203,10 @@ FIELD = st.sampled_from(["train", "test", "7", "70000", "kept", "listed", "unsur
 @given(body=st.one_of(st.binary(max_size=300),
                       st.lists(st.lists(FIELD, max_size=9).map(",".join), max_size=6).map(
                           lambda rows: HEADER + "\n".join(rows).encode())))
-def test_check_consistency_reports_any_damage_as_problems_and_never_raises(tmp_path, body):
+def test_read_consistency_reports_any_damage_as_problems_and_never_raises(tmp_path, body):
     path = tmp_path / "consistency-v9.9.9.csv"
     path.write_bytes(body)
-    assert all(p.path == path and p.message for p in review.check_consistency(path))
+    assert all(p.path == path and p.message for p in review.read_consistency(path)[1])
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -224,15 +215,15 @@ def test_check_consistency_reports_any_damage_as_problems_and_never_raises(tmp_p
                                st.sampled_from([*review.DECISIONS, ""]), st.sampled_from(review.DECISIONS)),
                      min_size=1, max_size=8, unique_by=lambda r: r[:2]),
        bad=st.integers(0, 7))
-def test_check_consistency_accepts_valid_rows_and_names_the_line_of_a_bad_one(tmp_path, labels, rows, bad):
+def test_read_consistency_accepts_valid_rows_and_names_the_line_of_a_bad_one(tmp_path, labels, rows, bad):
     path = tmp_path / "consistency-v9.9.9.csv"
     lines = [f"{s},{i},{labels[s][i]},{r},{f},{sec},{fin}" for s, i, r, f, sec, fin in rows]
     path.write_text(HEADER.decode() + "\n".join(lines) + "\n", "utf-8")
-    assert review.check_consistency(path, labels) == []
+    assert review.read_consistency(path, labels)[1] == []
     bad %= len(rows)
     lines[bad] = lines[bad].rsplit(",", 1)[0] + ",unsure"  # final must be listed or kept
     path.write_text(HEADER.decode() + "\n".join(lines) + "\n", "utf-8")
-    assert [(p.line, p.message) for p in review.check_consistency(path, labels)] == [
+    assert [(p.line, p.message) for p in review.read_consistency(path, labels)[1]] == [
         (bad + 2, "final 'unsure' is not listed or kept")]
 
 
