@@ -27,6 +27,26 @@ REPO = Path(__file__).resolve().parent.parent
 RAW = REPO / "raw" / "mnist"
 
 
+LIST_HEADER = "index,original,label,reason,note\n"
+RECORD_HEADER = "index,original,decision,source,note\n"
+
+
+def kept_rows(labels, indices) -> str:
+    """Record rows deciding train ``indices`` kept (``labels``: the raw labels by split)."""
+    return "".join(f"{i},{labels['train'][i]},kept,seed-v1.0.0,a plain digit\n" for i in indices)
+
+
+def small_record(root: Path, labels, kept) -> Path:
+    """Working lists with train 1 listed, and a record of it plus train ``kept`` decided kept."""
+    (root / "reviewed").mkdir(parents=True, exist_ok=True)
+    (root / "train.csv").write_text(LIST_HEADER + f"1,{labels['train'][1]},IDK,noisy,a smudge\n", "utf-8")
+    (root / "test.csv").write_text(LIST_HEADER, "utf-8")
+    (root / "reviewed" / "test.csv").write_text(RECORD_HEADER, "utf-8")
+    (root / "reviewed" / "train.csv").write_text(
+        RECORD_HEADER + f"1,{labels['train'][1]},listed,seed-v1.0.0,a smudge\n" + kept_rows(labels, kept), "utf-8")
+    return root
+
+
 def workspace(lists: Path | None = None) -> Workspace:
     """This checkout's workspace, or one whose lists are ``lists`` (raw files: the checkout's)."""
     return Workspace.find(lists_dir=lists, raw_dir=RAW, cwd=REPO, environ={})

@@ -8,15 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import workspace
+from conftest import LIST_HEADER, RECORD_HEADER, kept_rows, small_record, workspace
 
 from mnist_idk import blind, review
 from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
 from mnist_idk.release import release
-
-LIST = "index,original,label,reason,note\n"
-RECORD = "index,original,decision,source,note\n"
 
 
 @pytest.fixture(scope="module")
@@ -24,24 +21,12 @@ def labels(real_splits):
     return {name: split.labels for name, split in real_splits.items()}
 
 
-def kept(labels, indices):
-    return "".join(f"{i},{labels['train'][i]},kept,seed-v1.0.0,a plain digit\n" for i in indices)
-
-
 @pytest.fixture
 def root(tmp_path, labels):
     """Release v1.0.0 with two decisions, then 20 more in the working record (train 10-29)."""
-    root = tmp_path / "lists"
-    (root / "reviewed").mkdir(parents=True)
-    (root / "train.csv").write_text(LIST + f"1,{labels['train'][1]},IDK,noisy,a smudge\n", "utf-8")
-    (root / "test.csv").write_text(LIST, "utf-8")
-    (root / "reviewed" / "test.csv").write_text(RECORD, "utf-8")
-    (root / "reviewed" / "train.csv").write_text(
-        RECORD + f"1,{labels['train'][1]},listed,seed-v1.0.0,a smudge\n" + kept(labels, [3]), "utf-8")
+    root = small_record(tmp_path / "lists", labels, [3])
     release(workspace(root), "1.0.0", "first", labels, datetime.date(2026, 1, 1))
-    (root / "reviewed" / "train.csv").write_text(
-        RECORD + f"1,{labels['train'][1]},listed,seed-v1.0.0,a smudge\n" + kept(labels, [3, *range(10, 30)]), "utf-8")
-    return root
+    return small_record(root, labels, [3, *range(10, 30)])
 
 
 def read(path):
@@ -129,7 +114,7 @@ def test_record_waits_for_the_disagreements_then_writes_everything_at_once(root,
     # 10 more decisions: a second draw tops each stratum up to a tenth (of 29 kept; the 1 listed is
     # the re-decided image, already checked), never re-drawing a checked image
     record = root / "reviewed" / "train.csv"
-    record.write_text(record.read_text("utf-8") + kept(labels, range(40, 50)), "utf-8")
+    record.write_text(record.read_text("utf-8") + kept_rows(labels, range(40, 50)), "utf-8")
     top_up, shares = blind.draw(ws, "v1.0.0", "v1.1.0", seed=3)
     assert [(s.first, s.decisions, s.checked, s.drawn) for s in shares[:2]] == [("listed", 1, 1, 0), ("kept", 29, 1, 2)]
     assert not {c.index for c in top_up} & {int(agree["index"]), int(differ["index"])}
@@ -243,9 +228,9 @@ def test_lint_checks_the_blind_record(tmp_path, labels):
     root = tmp_path / "lists"
     (root / "reviewed").mkdir(parents=True)
     for name in ("train.csv", "test.csv"):
-        (root / name).write_text(LIST, "utf-8")
-    (root / "reviewed" / "train.csv").write_text(RECORD + kept(labels, [3, 5]), "utf-8")
-    (root / "reviewed" / "test.csv").write_text(RECORD, "utf-8")
+        (root / name).write_text(LIST_HEADER, "utf-8")
+    (root / "reviewed" / "train.csv").write_text(RECORD_HEADER + kept_rows(labels, [3, 5]), "utf-8")
+    (root / "reviewed" / "test.csv").write_text(RECORD_HEADER, "utf-8")
     (root / "reviewed" / review.BLIND).write_text(
         ",".join(review.BLIND_COLUMNS) + "\n"
         f"v1.2.0,train,5,{labels['train'][5]},kept,kept,,a 2,kept\n"
