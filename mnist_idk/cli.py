@@ -492,7 +492,8 @@ def review() -> None:
     Decide by the definition in curation_lists/README.md: listed (with a reason), kept, or
     unsure (served again in a separate second-look pass; still unsure there means kept).
     `review blind` re-checks a round's decisions without the first one; `review consistency`
-    decides a stratum of earlier decisions again by the lines drawn since.
+    decides a stratum of earlier decisions again by the lines drawn since; `review reader`
+    hands either's sheet to a second reader as numbered images, the key kept apart.
     """
 
 
@@ -790,6 +791,81 @@ def review_consistency_record(ws: Workspace, pass_dir: Path) -> None:
     target, counts = consistency.record(ws, pass_dir)
     click.echo(f"{target}: {counts['images']} images, {counts['second looks']} second looks, "
                f"{counts['changed']} changed from the recorded decision")
+
+
+@review.group("reader")
+def review_reader() -> None:
+    """Hand a sheet to a second reader who must not know which images they are.
+
+    \b
+    mnist-idk review reader make build/blind/blind-v1.25.0.csv --out build/readers/r1 --seed 1
+    mnist-idk review reader fill build/blind/blind-v1.25.0.csv --key build/readers/r1.key.csv \\
+        build/readers/r1/decisions.csv
+
+    A blind sheet or a consistency pass's fresh-look CSV names every image by split and index,
+    and curation_lists/README.md names many indices with their decisions. `make` writes a
+    folder to give the reader instead: the images as item01, item02, ... in a seeded random
+    order (large PNG and pixel text), sheets beside typical digits captioned by item only,
+    any rule images (--refs), the instructions with the definition (and --rules) and a
+    decisions.csv to fill. The key (item -> split, index) is written outside the folder: keep
+    it from the reader. `fill` writes the reader's decisions back into the sheet, which is then
+    recorded as usual (`review blind record`, `review consistency record`). For several
+    readers, make a folder for each (its own --seed) and fill a copy of the sheet for each.
+    """
+
+
+@review_reader.command("make")
+@click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="The reader's folder (never overwritten).  [default: reader-SHEETNAME beside SHEET]")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the key goes, outside the folder.  [default: OUT.key.csv beside OUT]")
+@click.option("--seed", type=int, default=0, show_default=True, help="Shuffles the items; one per reader.")
+@click.option("--refs", type=click.Path(dir_okay=False, path_type=Path),
+              help="A CSV name,split,index,text of rule images to show by name (REF-<name>), e.g. the images "
+                   "a family's rules cite; none of them may be an item.")
+@click.option("--rules", type=click.Path(dir_okay=False, path_type=Path),
+              help="A Markdown file of this family's decision rules, added to the instructions.")
+@click.option("--per-sheet", type=click.IntRange(min=1), default=10, show_default=True)
+@handle_errors
+@with_workspace
+def review_reader_make(ws: Workspace, sheet: Path, out: Path | None, key: Path | None, seed: int, refs: Path | None,
+                       rules: Path | None, per_sheet: int) -> None:
+    """Write a reader's folder for SHEET (items numbered, no index) and its key; the key printed last."""
+    from . import reader
+
+    out = out or sheet.parent / f"reader-{sheet.stem}"
+    key = key or out.with_name(f"{out.name}.key.csv")
+    text = ""
+    if rules is not None:
+        try:
+            text = rules.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MnistIdkError(f"{rules}: cannot read the rules ({exc.__class__.__name__})") from None
+    paths = reader.make(sheet, load_raw(ws), out, key, seed, refs, text, per_sheet)
+    click.echo(f"{out}: {sum(p.name.startswith('item') and p.suffix == '.png' for p in paths)} items for the reader; "
+               f"the key is {key} (keep it from the reader)", err=True)
+    for path in paths:
+        click.echo(str(path))
+
+
+@review_reader.command("fill")
+@click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("decisions", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The key `make` wrote for the reader's folder.")
+@handle_errors
+def review_reader_fill(sheet: Path, decisions: Path, key: Path) -> None:
+    """Write a reader's DECISIONS (their decisions.csv) into SHEET's decision, reason and note columns.
+
+    Checks first, and writes nothing if anything is wrong (file:line): every item of the key
+    decided once (listed with a reason, kept or unsure, a note always), every image on the sheet
+    and not yet filled in. The sheet is replaced in one step.
+    """
+    from . import reader
+
+    filled = reader.fill(sheet, key, decisions)
+    click.echo(f"{sheet}: {filled} rows filled in from {decisions}")
 
 
 @review.command("status")

@@ -505,10 +505,12 @@ def typical(split: Split, digit: int, count: int = 3) -> list[int]:
     return members[np.argsort(distance, kind="stable")[:count]].tolist()
 
 
-def render_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], first: int = 1):
+def render_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], first: int = 1,
+                 names: Sequence[str] | None = None):
     """Rows of: the candidate large, then 3 typical members of its label, then of ``reference``.
 
     That is the digit the model (or study) prefers, or the next likeliest where it prefers the label.
+    A row is captioned ``#N split index``, or by its name in ``names`` (a reader's item: no index).
     """
     from PIL import Image, ImageDraw, ImageFont
 
@@ -526,7 +528,8 @@ def render_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], f
         predicted = "?" if c.predicted is None else str(c.predicted)
         if c.reference is not None and c.reference != c.predicted:
             predicted += f" (next {c.reference})"
-        draw.text((pad, top + 28 * big + 1), f"#{first + row} {c.split} {c.index}: label {c.original}, model/study {predicted}",
+        name = f"#{first + row} {c.split} {c.index}" if names is None else names[row]
+        draw.text((pad, top + 28 * big + 1), f"{name}: label {c.original}, model/study {predicted}",
                   fill="black", font=font)
         left = pad + 28 * big + 2 * pad
         for group, digit in enumerate([c.original, c.reference]):
@@ -543,8 +546,8 @@ def render_batch(candidates: Sequence[Candidate], splits: Mapping[str, Split], f
 
 
 def write_sheets(candidates: Sequence[Candidate], splits: Mapping[str, Split], out_dir: Path, name: str,
-                 per_sheet: int = 10) -> list[Path]:
-    """``name-01.png``, ... of ``per_sheet`` rows each; row #N is the Nth candidate."""
+                 per_sheet: int = 10, names: Sequence[str] | None = None) -> list[Path]:
+    """``name-01.png``, ... of ``per_sheet`` rows each; row #N is the Nth candidate (captioned by ``names``)."""
     from .sheet import save_png
 
     if not candidates:
@@ -553,7 +556,8 @@ def write_sheets(candidates: Sequence[Candidate], splits: Mapping[str, Split], o
     paths = []
     for start in range(0, len(candidates), per_sheet):
         path = out_dir / f"{name}-{start // per_sheet + 1:02d}.png"
-        save_png(render_batch(candidates[start:start + per_sheet], splits, first=start + 1), path)
+        save_png(render_batch(candidates[start:start + per_sheet], splits, first=start + 1,
+                              names=None if names is None else names[start:start + per_sheet]), path)
         paths.append(path)
     return paths
 

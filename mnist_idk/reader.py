@@ -1,0 +1,251 @@
+"""Hand a sheet to a reader who must not know which images they are: numbered items, the key kept apart.
+
+A blind re-check or a consistency pass is blind only if the second reader cannot look the images
+up; but sheets caption each image with its index, and curation_lists/README.md names hundreds of
+indices with their decisions. ``make`` turns any sheet to fill in (a CSV with split, index,
+original, decision, reason and note, as ``review blind draw`` and ``review consistency draw``
+write) into a reader's folder: the images in a seeded random order as ``itemNN`` (large PNG and
+pixel text), sheets beside typical digits captioned by item only, optional rule images, the
+instructions and a ``decisions.csv`` to fill. The key (item -> split, index) goes outside that
+folder. ``fill`` maps the reader's decisions back into the sheet, which is then recorded as usual.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import review
+from .curation import REASONS, Problem
+from .errors import MnistIdkError
+from .raw import Split
+from .review import Candidate
+from .sheet import save_png
+
+KEY_COLUMNS = ("item", "split", "index")
+DECISION_COLUMNS = ("item", "label", "decision", "reason", "note")
+SHEET_NEEDS = ("split", "index", "original", "decision", "reason", "note")
+REF_COLUMNS = ("name", "split", "index", "text")
+SCALE = 12  # 28 x 12 = 336 pixels: large enough to count strokes by eye
+# The definition, as curation_lists/README.md gives it under "What IDK means" (a test keeps them equal).
+DEFINITION = ("An image belongs to `IDK` when **a careful person, looking at it alone, cannot say which digit it "
+              "is** — not \"it is ugly\", not \"a model gets it wrong\", but \"I would not bet on one digit\". A "
+              "messy digit that still reads as one digit keeps its label. A stray mark that sits apart from a clear "
+              "digit is not enough. When in doubt, leave the image out: the point of the class is that models learn "
+              "to abstain on images where abstaining is right.")
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str  # item01, item02, ...
+    split: str
+    index: int
+    original: int
+    predicted: int | None  # the sheet's second reference digit, if it has one
+
+
+def item_name(n: int, count: int) -> str:
+    return f"item{n:0{max(2, len(str(count)))}d}"
+
+
+def read_csv(path: Path, needs: tuple[str, ...]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and (line, row) of a UTF-8 CSV that has at least ``needs``; problems raise, naming file and line."""
+    text, problems = review.read_text(Path(path))
+    if text is None:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    header = list(reader.fieldnames or [])
+    missing = [c for c in needs if c not in header]
+    if missing:
+        raise MnistIdkError(f"{path}:1: needs the column(s) {', '.join(missing)} (header: {','.join(header) or 'none'})")
+    rows = []
+    for row in reader:
+        if None in row or None in row.values():
+            raise MnistIdkError(f"{path}:{reader.line_num}: expected {len(header)} fields ({','.join(header)})")
+        rows.append((reader.line_num, {k: v.strip() for k, v in row.items()}))
+    return header, rows
+
+
+def read_sheet(path: Path, labels: Mapping[str, np.ndarray]) -> list[Item]:
+    """The sheet's images, checked (split, index, original against the raw label), none decided yet."""
+    _, rows = read_csv(path, SHEET_NEEDS)
+    problems: list[Problem] = []
+    images, seen = [], {}
+    for line, row in rows:
+        position = review.parse_index(path, line, row["split"], row["index"], problems)
+        if position is None:
+            continue
+        digit = review.parse_original(path, line, row["split"], position, row["original"], labels, problems)
+        if any(row[c] for c in ("decision", "reason", "note")):
+            problems.append(Problem(path, line, "already decided: a reader's folder is made from a sheet not yet "
+                                                "filled in"))
+        if digit is not None and review.first_time(path, line, row["split"], position, seen, problems):
+            predicted = row.get("predicted", "")
+            images.append((row["split"], position, digit, int(predicted) if predicted.isdigit() else None))
+    if not images and not problems:
+        problems.append(Problem(path, 0, "no images to hand out"))
+    if problems:
+        raise MnistIdkError(f"{len(problems)} problem(s) in the sheet:\n" + "\n".join(map(str, problems)))
+    return [Item("", *image) for image in images]
+
+
+def read_refs(path: Path, splits: Mapping[str, Split]) -> list[tuple[str, str, int, str]]:
+    """Rule images (name,split,index,text): the images a family's rules cite, shown by name."""
+    _, rows = read_csv(path, REF_COLUMNS)
+    problems: list[Problem] = []
+    out = []
+    for line, row in rows:
+        position = review.parse_index(path, line, row["split"], row["index"], problems)
+        if not row["name"] or not row["name"].replace("-", "").replace("_", "").isalnum() or row["name"].startswith("item"):
+            problems.append(Problem(path, line, f"name {row['name']!r}: use letters, digits, - and _, not item..."))
+        elif position is not None:
+            out.append((row["name"], row["split"], position, row["text"]))
+    if len({name for name, *_ in out}) < len(out):
+        problems.append(Problem(path, 0, "each reference needs its own name"))
+    if problems:
+        raise MnistIdkError(f"{len(problems)} problem(s) in the references:\n" + "\n".join(map(str, problems)))
+    return out
+
+
+def pixels(image: np.ndarray) -> str:
+    """The 28 rows of pixel values 0-255, rows and columns numbered: what a reader counts strokes on."""
+    lines = ["    " + "".join(f"{column:4d}" for column in range(image.shape[1]))]
+    lines += [f"{row:2d}: " + "".join(f"{v:4d}" for v in values) for row, values in enumerate(image)]
+    return "\n".join(lines) + "\n"
+
+
+def instructions(items: list[Item], refs: list[tuple[str, str, int, str]], rules: str) -> str:
+    labels = sorted({i.original for i in items})
+    reasons = "\n".join(f"  - `{code}`: {text}" for code, text in REASONS.items())
+    parts = [
+        f"# A blind reading of {len(items)} MNIST digits (labelled {', '.join(map(str, labels))})",
+        "Decide, for each image `itemNN`, whether it is listed as IDK (\"I don't know\") or kept as its "
+        "label, by the definition below. Nobody's earlier decision is shown to you; do not look for one: "
+        "work only in this folder.",
+        "## The definition\n" + DEFINITION,
+    ]
+    if rules:
+        parts.append("## The rules for this family\n" + rules.strip())
+    if refs:
+        parts.append("## Rule images\n" + "\n".join(f"- `{name}`: {text}" for name, _, _, text in refs))
+    parts.append(
+        "## What is here\n"
+        f"- `itemNN.png`: the image, {SCALE} times larger; `itemNN.txt`: its pixel values 0-255 (row 0 at the top, "
+        "column 0 at the left), to count strokes and gaps on.\n"
+        "- `sheet-NN.png`: the items beside three typical digits of their label and of the digit a model "
+        "prefers (or the next likeliest).\n"
+        + ("- `REF-<name>.png` and `.txt`: the rule images.\n" if refs else "")
+        + "- `decisions.csv`: one row per item to fill in.")
+    parts.append(
+        "## What to write in decisions.csv\n"
+        "- `decision`: `listed` (IDK), `kept` (its label) or `unsure` (say why in the note).\n"
+        "- `reason`, only when listed, the first that applies:\n" + reasons + "\n"
+        "- `note`: what you see, in a sentence (and any counts you made).\n"
+        "Keep the columns as they are (another column, e.g. `measurements`, may be added); write the file "
+        "with a CSV writer so commas in notes are quoted.")
+    return "\n\n".join(parts) + "\n"
+
+
+def make(sheet: Path, splits: Mapping[str, Split], out_dir: Path, key: Path, seed: int = 0,
+         refs: Path | None = None, rules: str = "", per_sheet: int = 10) -> list[Path]:
+    """A reader's folder for ``sheet`` in ``out_dir`` (never overwritten) and its ``key``; the paths written.
+
+    The folder is staged beside its place and renamed in, so an interrupted run leaves nothing
+    half-written; the key, outside the folder, is written last.
+    """
+    out_dir, key = Path(out_dir), Path(key)
+    if out_dir.exists():
+        raise MnistIdkError(f"{out_dir} already exists: a reader's folder is never overwritten; choose another --out")
+    if key.exists():
+        raise MnistIdkError(f"{key} already exists: it may be the key of another reader's folder; choose another --key")
+    if key.resolve().is_relative_to(out_dir.resolve()):
+        raise MnistIdkError(f"{key}: the key must not be inside the reader's folder {out_dir}")
+    items = read_sheet(Path(sheet), {name: split.labels for name, split in splits.items()})
+    references = read_refs(Path(refs), splits) if refs is not None else []
+    cited = {(s, i) for _, s, i, _ in references} & {(i.split, i.index) for i in items}
+    if cited:
+        raise MnistIdkError(f"{refs}: a rule image is also an item ({', '.join(f'{s} {i}' for s, i in sorted(cited))}); "
+                            "a reader would see its decision")
+    random.Random(seed).shuffle(items)
+    items = [Item(item_name(n, len(items)), i.split, i.index, i.original, i.predicted) for n, i in enumerate(items, 1)]
+    staging = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted run: ours, never the user's
+    staging.mkdir(parents=True)
+    try:
+        for name, split, index in [(i.name, i.split, i.index) for i in items] + [
+                (f"REF-{n}", s, i) for n, s, i, _ in references]:
+            image = splits[split].images[index].reshape(28, 28)
+            save_png(Image.fromarray(image, "L").resize((28 * SCALE, 28 * SCALE), Image.Resampling.NEAREST),
+                     staging / f"{name}.png")
+            (staging / f"{name}.txt").write_text(pixels(image), "utf-8")
+        candidates = [Candidate(i.split, i.index, i.original, i.predicted, "reader") for i in items]
+        review.write_sheets(candidates, splits, staging, "sheet", per_sheet, names=[i.name for i in items])
+        (staging / "decisions.csv").write_text(
+            review.csv_text(DECISION_COLUMNS, [[i.name, i.original, "", "", ""] for i in items]), "utf-8")
+        (staging / "INSTRUCTIONS.md").write_text(instructions(items, references, rules), "utf-8")
+        written = sorted(p.name for p in staging.iterdir())
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    review.write_files({key: review.csv_text(KEY_COLUMNS, [[i.name, i.split, i.index] for i in items])})
+    return [out_dir / name for name in written] + [key]
+
+
+def _image(row: Mapping[str, str]) -> tuple[str, int | str]:
+    """(split, index) of a row, the index as a number where it is one (so 012 and 12 are one image)."""
+    return row["split"], int(row["index"]) if row["index"].isdigit() else row["index"]
+
+
+def fill(sheet: Path, key: Path, decisions: Path) -> int:
+    """Write a reader's ``decisions`` into ``sheet`` by the ``key``; every problem raises first. Rows filled."""
+    sheet, key, decisions = Path(sheet), Path(key), Path(decisions)
+    _, key_rows = read_csv(key, KEY_COLUMNS)
+    problems: list[Problem] = []
+    where = {}
+    for line, row in key_rows:
+        if review.parse_index(key, line, row["split"], row["index"], problems) is not None:
+            where[row["item"]] = _image(row)
+    _, rows = read_csv(decisions, ("item", "decision", "reason", "note"))
+    header, sheet_rows = read_csv(sheet, SHEET_NEEDS)
+    decided: dict[tuple[str, int | str], tuple[dict[str, str], int]] = {}
+    for line, row in rows:
+        image = where.get(row["item"])
+        if image is None:
+            problems.append(Problem(decisions, line, f"item {row['item']!r} is not in the key {key}"))
+            continue
+        if image in decided:
+            problems.append(Problem(decisions, line, f"{row['item']} is decided twice (also line {decided[image][1]})"))
+            continue
+        review.check_decision(decisions, line, row["decision"], row["reason"], row["note"], "listed, kept or unsure",
+                              problems)
+        decided[image] = (row, line)
+    missing = [item for item, image in where.items() if image not in decided]
+    if missing:
+        problems.append(Problem(decisions, 0, f"{len(missing)} item(s) not decided: {', '.join(missing[:10])}"
+                                              f"{', ...' if len(missing) > 10 else ''}"))
+    on_sheet = {_image(r): (line, r) for line, r in sheet_rows}
+    for image in where.values():
+        if image not in on_sheet:
+            problems.append(Problem(sheet, 0, f"{image[0]} {image[1]} of the key is not on this sheet"))
+        elif any(on_sheet[image][1][c] for c in ("decision", "reason", "note")):
+            problems.append(Problem(sheet, on_sheet[image][0], f"{image[0]} {image[1]} is already filled in"))
+    if problems:
+        problems.sort(key=lambda p: (str(p.path), p.line))
+        raise MnistIdkError(f"{len(problems)} problem(s); nothing written:\n" + "\n".join(map(str, problems)))
+    out = []
+    for _, r in sheet_rows:
+        found = decided.get(_image(r))
+        if found:
+            r = {**r, **{c: found[0][c] for c in ("decision", "reason", "note")}}
+        out.append([r[c] for c in header])
+    review.write_files({sheet: review.csv_text(header, out)})
+    return len(decided)
