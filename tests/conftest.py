@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import csv
 import os
 import shutil
 import tempfile
@@ -47,6 +48,29 @@ def small_record(root: Path, labels, kept) -> Path:
     return root
 
 
+def released_record(root: Path, labels) -> Path:
+    """Release v1.0.0 of train 1 listed and 3 kept, then train 10-29 decided kept in the working record."""
+    import datetime
+
+    from mnist_idk.release import release
+
+    small_record(root, labels, [3])
+    release(workspace(root), "1.0.0", "first", labels, datetime.date(2026, 1, 1))
+    return small_record(root, labels, [3, *range(10, 30)])
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_csv(path: Path, columns, rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def workspace(lists: Path | None = None) -> Workspace:
     """This checkout's workspace, or one whose lists are ``lists`` (raw files: the checkout's)."""
     return Workspace.find(lists_dir=lists, raw_dir=RAW, cwd=REPO, environ={})
@@ -55,6 +79,12 @@ def workspace(lists: Path | None = None) -> Workspace:
 @pytest.fixture(scope="session")
 def ws() -> Workspace:
     return workspace()
+
+
+@pytest.fixture(scope="session")
+def labels(real_splits):
+    """The real labels by split."""
+    return {name: split.labels for name, split in real_splits.items()}
 
 
 @pytest.fixture(scope="session")

@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import csv
-import datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import LIST_HEADER, RECORD_HEADER, kept_rows, small_record, workspace
+from conftest import LIST_HEADER, RECORD_HEADER, kept_rows, read_csv as read, released_record, workspace
 
 from mnist_idk import blind, review
 from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
-from mnist_idk.release import release
-
-
-@pytest.fixture(scope="module")
-def labels(real_splits):
-    return {name: split.labels for name, split in real_splits.items()}
 
 
 @pytest.fixture
 def root(tmp_path, labels):
     """Release v1.0.0 with two decisions, then 20 more in the working record (train 10-29)."""
-    root = small_record(tmp_path / "lists", labels, [3])
-    release(workspace(root), "1.0.0", "first", labels, datetime.date(2026, 1, 1))
-    return small_record(root, labels, [3, *range(10, 30)])
-
-
-def read(path):
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
+    return released_record(tmp_path / "lists", labels)
 
 
 def fill(path, decisions):

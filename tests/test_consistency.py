@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from conftest import small_record, workspace
+from conftest import read_csv as read, small_record, workspace, write_csv as write
 
 from mnist_idk import consistency, review
 from mnist_idk.cli import main
@@ -23,11 +22,6 @@ def doubt(index: int) -> float:
 
 
 @pytest.fixture
-def labels(real_splits):
-    return {name: split.labels for name, split in real_splits.items()}
-
-
-@pytest.fixture
 def root(tmp_path, labels):
     """A working record of train 10-29 kept and train 1 listed, and a ranking of train 0-39."""
     root = small_record(tmp_path / "lists", labels, range(10, 30))
@@ -37,18 +31,6 @@ def root(tmp_path, labels):
         f"{rank},train,{i},{labels['train'][i]},{labels['train'][i]},0.9,{(labels['train'][i] + 1) % 10},0.05,"
         f"{doubt(i):.4f},0.8,0.1,0.0,1.0,{doubt(i):.4f}\n" for rank, i in enumerate(rows, 1)), "utf-8")
     return root
-
-
-def read(path):
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def write(path, columns, rows):
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def draw(root, *options):

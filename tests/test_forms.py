@@ -142,11 +142,6 @@ def test_the_estimate_of_what_is_left_counts_the_forms_queue_apart(tmp_path):
     assert (plain.audited, plain.audit_listed, plain.forms_unreviewed) == (3, 1, 0)  # no forms decisions: one stratum
 
 
-@pytest.fixture(scope="module")
-def labels(real_splits):
-    return {name: split.labels for name, split in real_splits.items()}
-
-
 def test_on_real_mnist_the_looped_2_form_takes_the_listed_no_tail_loops_and_not_a_tailed_one(real_splits):
     """Train 52006 and 44054 are the rules' own examples of the form; 56583 has a knot too (two holes).
     Train 22169, a cursive 2 whose foot runs on past the stem, is the rules' kept example."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import datetime
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, small_record, workspace
+from conftest import REPO, read_csv as read, released_record, write_csv as write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -16,32 +14,11 @@ from PIL import Image
 from mnist_idk import reader
 from mnist_idk.cli import main
 from mnist_idk.errors import MnistIdkError
-from mnist_idk.release import release
-
-
-@pytest.fixture(scope="module")
-def labels(real_splits):
-    return {name: split.labels for name, split in real_splits.items()}
 
 
 @pytest.fixture
 def root(tmp_path, labels):
-    """Release v1.0.0, then train 10-29 decided kept in the working record."""
-    root = small_record(tmp_path / "lists", labels, [3])
-    release(workspace(root), "1.0.0", "first", labels, datetime.date(2026, 1, 1))
-    return small_record(root, labels, [3, *range(10, 30)])
-
-
-def read(path):
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def write(path, columns, rows):
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    return released_record(tmp_path / "lists", labels)
 
 
 def run(root, *args):
