@@ -809,8 +809,9 @@ def review_reader() -> None:
     any rule images (--refs), the instructions with the definition (and --rules) and a
     decisions.csv to fill. The key (item -> split, index) is written outside the folder: keep
     it from the reader. `fill` writes the reader's decisions back into the sheet, which is then
-    recorded as usual (`review blind record`, `review consistency record`). For several
-    readers, make a folder for each (its own --seed) and fill a copy of the sheet for each.
+    recorded as usual (`review blind record`, `review consistency record`). For a panel, make
+    a folder for each reader (its own --seed) and fill the sheet with all their decisions:
+    their majority goes in.
     """
 
 
@@ -851,21 +852,32 @@ def review_reader_make(ws: Workspace, sheet: Path, out: Path | None, key: Path |
 
 @review_reader.command("fill")
 @click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("decisions", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--key", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The key `make` wrote for the reader's folder.")
+@click.argument("decisions", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", "keys", required=True, multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The key `make` wrote for a reader's folder; once per DECISIONS file, in the same order.")
 @handle_errors
-def review_reader_fill(sheet: Path, decisions: Path, key: Path) -> None:
-    """Write a reader's DECISIONS (their decisions.csv) into SHEET's decision, reason and note columns.
+def review_reader_fill(sheet: Path, decisions: tuple[Path, ...], keys: tuple[Path, ...]) -> None:
+    """Write readers' DECISIONS (their decisions.csv) into SHEET's decision, reason and note columns.
 
-    Checks first, and writes nothing if anything is wrong (file:line): every item of the key
-    decided once (listed with a reason, kept or unsure, a note always), every image on the sheet
-    and not yet filled in. The sheet is replaced in one step.
+    \b
+    mnist-idk review reader fill SHEET r1/decisions.csv --key r1.key.csv
+    mnist-idk review reader fill SHEET r1/decisions.csv r2/decisions.csv r3/decisions.csv \\
+        --key r1.key.csv --key r2.key.csv --key r3.key.csv
+
+    One reader's decisions go in as they are. Several readers of the same sheet (a panel) go in
+    as their majority: listed or kept when more than half say so, else unsure (a second look
+    decides it); the note gives every reader's decision and note. Checks first, and writes
+    nothing if anything is wrong (file:line): every item of each key decided once (listed with
+    a reason, kept or unsure, a note always), every image on the sheet and not yet filled in.
+    The sheet is replaced in one step.
     """
     from . import reader
 
-    filled = reader.fill(sheet, key, decisions)
-    click.echo(f"{sheet}: {filled} rows filled in from {decisions}")
+    if len(keys) != len(decisions):
+        raise MnistIdkError(f"{len(decisions)} DECISIONS file(s) but {len(keys)} --key: one key per reader, in order")
+    counts = reader.fill(sheet, list(zip(keys, decisions)))
+    click.echo(f"{sheet}: {sum(counts.values())} rows filled in from {len(decisions)} reader(s): "
+               + ", ".join(f"{counts[d]} {d}" for d in ("listed", "kept", "unsure")))
 
 
 @review.command("status")

@@ -16,7 +16,8 @@ import csv
 import io
 import random
 import shutil
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,15 @@ DEFINITION = ("An image belongs to `IDK` when **a careful person, looking at it 
               "messy digit that still reads as one digit keeps its label. A stray mark that sits apart from a clear "
               "digit is not enough. When in doubt, leave the image out: the point of the class is that models learn "
               "to abstain on images where abstaining is right.")
+
+
+@dataclass(frozen=True)
+class Look:
+    """One reader's decision on one image, and the line of their decisions.csv it came from."""
+    decision: str
+    reason: str
+    note: str
+    line: int
 
 
 @dataclass(frozen=True)
@@ -205,35 +215,68 @@ def _image(row: Mapping[str, str]) -> tuple[str, int | str]:
     return row["split"], int(row["index"]) if row["index"].isdigit() else row["index"]
 
 
-def fill(sheet: Path, key: Path, decisions: Path) -> int:
-    """Write a reader's ``decisions`` into ``sheet`` by the ``key``; every problem raises first. Rows filled."""
-    sheet, key, decisions = Path(sheet), Path(key), Path(decisions)
+def read_reader(key: Path, decisions: Path, problems: list[Problem]) -> dict[tuple[str, int | str], Look]:
+    """One reader's decisions by image (split, index), through their key; problems (file:line) appended."""
     _, key_rows = read_csv(key, KEY_COLUMNS)
-    problems: list[Problem] = []
     where = {}
     for line, row in key_rows:
         if review.parse_index(key, line, row["split"], row["index"], problems) is not None:
             where[row["item"]] = _image(row)
     _, rows = read_csv(decisions, ("item", "decision", "reason", "note"))
-    header, sheet_rows = read_csv(sheet, SHEET_NEEDS)
-    decided: dict[tuple[str, int | str], tuple[dict[str, str], int]] = {}
+    decided: dict[tuple[str, int | str], Look] = {}
     for line, row in rows:
         image = where.get(row["item"])
         if image is None:
             problems.append(Problem(decisions, line, f"item {row['item']!r} is not in the key {key}"))
-            continue
-        if image in decided:
-            problems.append(Problem(decisions, line, f"{row['item']} is decided twice (also line {decided[image][1]})"))
-            continue
-        review.check_decision(decisions, line, row["decision"], row["reason"], row["note"], "listed, kept or unsure",
-                              problems)
-        decided[image] = (row, line)
+        elif image in decided:
+            problems.append(Problem(decisions, line, f"{row['item']} is decided twice (also line {decided[image].line})"))
+        else:
+            review.check_decision(decisions, line, row["decision"], row["reason"], row["note"],
+                                  "listed, kept or unsure", problems)
+            decided[image] = Look(row["decision"], row["reason"], row["note"], line)
     missing = [item for item, image in where.items() if image not in decided]
     if missing:
         problems.append(Problem(decisions, 0, f"{len(missing)} item(s) not decided: {', '.join(missing[:10])}"
                                               f"{', ...' if len(missing) > 10 else ''}"))
+    return decided
+
+
+def majority(looks: Sequence[Look]) -> tuple[str, str, str]:
+    """(decision, reason, note) of a panel: listed or kept when more than half say so, else unsure.
+
+    One reader's look is theirs as it is. For several, the reason is the listing readers' most
+    common one, and the note gives every reader's decision and note, in reader order.
+    """
+    if len(looks) == 1:
+        return looks[0].decision, looks[0].reason, looks[0].note
+    counts = Counter(look.decision for look in looks)
+    decision = next((d for d in ("listed", "kept") if counts[d] * 2 > len(looks)), "unsure")
+    reasons = Counter(look.reason for look in looks if look.decision == "listed")
+    reason = max(REASONS, key=lambda r: (reasons[r], -list(REASONS).index(r))) if decision == "listed" else ""
+    votes = "/".join(look.decision[0].upper() for look in looks)
+    note = f"{len(looks)} blind readers {votes}: " + "; ".join(
+        f"({n}) {look.decision}{' ' + look.reason if look.reason else ''}: {look.note}" for n, look in enumerate(looks, 1))
+    return decision, reason, note
+
+
+def fill(sheet: Path, readers: Sequence[tuple[Path, Path]]) -> Counter:
+    """Write the readers' decisions into ``sheet``: each reader a (key, decisions) pair; several, their majority.
+
+    Every problem raises first, and nothing is written. Returns how many rows got each decision.
+    """
+    sheet = Path(sheet)
+    if not readers:
+        raise MnistIdkError("no reader's decisions to fill in")
+    problems: list[Problem] = []
+    panels = [read_reader(Path(key), Path(decisions), problems) for key, decisions in readers]
+    images = set(panels[0])
+    for (key, _), panel in zip(readers[1:], panels[1:]):
+        if set(panel) != images:
+            problems.append(Problem(Path(key), 0, f"holds other images than {readers[0][0]}: each reader reads the "
+                                                  "same sheet"))
+    header, sheet_rows = read_csv(sheet, SHEET_NEEDS)
     on_sheet = {_image(r): (line, r) for line, r in sheet_rows}
-    for image in where.values():
+    for image in sorted(images, key=str):
         if image not in on_sheet:
             problems.append(Problem(sheet, 0, f"{image[0]} {image[1]} of the key is not on this sheet"))
         elif any(on_sheet[image][1][c] for c in ("decision", "reason", "note")):
@@ -241,11 +284,13 @@ def fill(sheet: Path, key: Path, decisions: Path) -> int:
     if problems:
         problems.sort(key=lambda p: (str(p.path), p.line))
         raise MnistIdkError(f"{len(problems)} problem(s); nothing written:\n" + "\n".join(map(str, problems)))
-    out = []
+    out, counts = [], Counter()
     for _, r in sheet_rows:
-        found = decided.get(_image(r))
-        if found:
-            r = {**r, **{c: found[0][c] for c in ("decision", "reason", "note")}}
+        image = _image(r)
+        if image in images:
+            decision, reason, note = majority([panel[image] for panel in panels])
+            r = {**r, "decision": decision, "reason": reason, "note": note}
+            counts[decision] += 1
         out.append([r[c] for c in header])
     review.write_files({sheet: review.csv_text(header, out)})
-    return len(decided)
+    return counts

@@ -122,7 +122,7 @@ def test_fill_writes_the_readers_decisions_back_and_the_round_records(root, shee
     result = CliRunner().invoke(main, ["review", "reader", "fill", str(sheet), str(out / "decisions.csv"),
                                        "--key", str(tmp_path / "r.key.csv")])
     assert result.exit_code == 0, result.output
-    assert "10 rows filled in" in result.stdout
+    assert "10 rows filled in from 1 reader(s): 0 listed, 10 kept, 0 unsure" in result.stdout
     after = read(sheet)
     by_image = {(r["split"], r["index"]): r for r in after}
     for item, image in key.items():  # each decision landed on its own image
@@ -156,12 +156,43 @@ def test_fill_checks_everything_and_writes_nothing_on_a_problem(root, sheet, tmp
     assert sheet.read_bytes() == before and not list(sheet.parent.glob(".*tmp"))
     good = [{"item": item, "decision": "kept", "reason": "", "note": "a digit"} for item in items]
     write(decisions, ["item", "decision", "reason", "note"], good)
-    assert reader.fill(sheet, key, decisions) == 10
+    assert reader.fill(sheet, [(key, decisions)]) == {"kept": 10}
     with pytest.raises(MnistIdkError, match="is already filled in"):
-        reader.fill(sheet, key, decisions)
+        reader.fill(sheet, [(key, decisions)])
     write(decisions, ["item", "verdict"], [{"item": "item01", "verdict": "kept"}])
     with pytest.raises(MnistIdkError, match=r":1: needs the column\(s\) decision, reason, note"):
-        reader.fill(sheet, key, decisions)
+        reader.fill(sheet, [(key, decisions)])
+
+
+def test_a_panel_goes_in_as_its_majority_and_unsure_where_it_has_none(root, sheet, tmp_path):
+    votes = {  # per image of the sheet's first four: the three readers' (decision, reason)
+        0: [("listed", "ambiguous"), ("listed", "deformed"), ("kept", "")],
+        1: [("kept", ""), ("kept", ""), ("unsure", "")],
+        2: [("listed", "deformed"), ("kept", ""), ("unsure", "")],
+        3: [("listed", "noisy"), ("listed", "noisy"), ("listed", "ambiguous")],
+    }
+    images = [(r["split"], r["index"]) for r in read(sheet)]
+    pairs = []
+    for n in range(3):
+        out = tmp_path / f"r{n}"
+        assert make(root, sheet, out, "--seed", str(n)).exit_code == 0
+        key = {(r["split"], r["index"]): r["item"] for r in read(tmp_path / f"r{n}.key.csv")}
+        rows = [{"item": key[image], "decision": votes.get(i, [("kept", "")] * 3)[n][0],
+                 "reason": votes.get(i, [("kept", "")] * 3)[n][1], "note": f"reader {n} on {i}"}
+                for i, image in enumerate(images)]
+        write(out / "decisions.csv", ["item", "decision", "reason", "note"], rows)
+        pairs += [str(out / "decisions.csv")]
+    keys = [arg for n in range(3) for arg in ("--key", str(tmp_path / f"r{n}.key.csv"))]
+    result = CliRunner().invoke(main, ["review", "reader", "fill", str(sheet), *pairs[:2], *keys])
+    assert result.exit_code == 2 and "2 DECISIONS file(s) but 3 --key" in result.stderr
+    result = CliRunner().invoke(main, ["review", "reader", "fill", str(sheet), *pairs, *keys])
+    assert result.exit_code == 0, result.output
+    assert "10 rows filled in from 3 reader(s): 2 listed, 7 kept, 1 unsure" in result.stdout
+    filled = read(sheet)
+    assert [(r["decision"], r["reason"]) for r in filled[:4]] == [
+        ("listed", "ambiguous"), ("kept", ""), ("unsure", ""), ("listed", "noisy")]
+    assert filled[0]["note"] == ("3 blind readers L/L/K: (1) listed ambiguous: reader 0 on 0; "
+                                 "(2) listed deformed: reader 1 on 0; (3) kept: reader 2 on 0")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -174,7 +205,7 @@ def test_fill_reads_any_bytes_as_decisions_or_says_what_is_wrong(tmp_path_factor
     decisions.write_bytes(b"item,decision,reason,note\n" + data)
     before = sheet.read_bytes()
     try:
-        assert reader.fill(sheet, key, decisions) == 1
+        assert sum(reader.fill(sheet, [(key, decisions)]).values()) == 1
     except MnistIdkError as exc:
         assert str(decisions) in str(exc)
         assert sheet.read_bytes() == before
