@@ -191,11 +191,23 @@ def compare(ws: Workspace, path: Path, labels) -> Comparison:
     return Comparison(round_, pairs)
 
 
-def write_disagreements(comparison: Comparison, splits: Mapping[str, Split], out_dir: Path) -> list[Path]:
-    """The disagreements on their own sheets, and a decisions CSV (``review apply`` format) to fill in."""
+def write_disagreements(comparison: Comparison, splits: Mapping[str, Split], sheet: Path) -> list[Path]:
+    """The disagreements on their own sheets, and a decisions CSV (``review apply`` format) to fill in.
+
+    Written beside ``sheet`` and named after it (``blind-v1.4.0-b.csv`` -> ``disagreements-v1.4.0-b``),
+    so the parts of one round in one folder keep their own; a CSV already holding decisions is never
+    overwritten (running ``record`` again without ``--redecided`` would lose them).
+    """
+    name = "disagreements-" + Path(sheet).stem.removeprefix("blind-")
+    target = Path(sheet).parent / f"{name}.csv"
+    if target.is_file():
+        rows, _ = review.read_rows(target, review.DECISION_COLUMNS)
+        if any(fields[review.DECISION_COLUMNS.index("decision")] for _, fields in rows):
+            raise MnistIdkError(f"{target} already holds decisions: record them with `mnist-idk review blind record "
+                                f"{sheet} --redecided {target}`, or move it away to write the disagreements again")
     candidates = [Candidate(b.split, b.index, b.original, b.predicted, ";".join(first.sources))
                   for b, first in comparison.disagreements]
-    return review.write_batch(candidates, splits, out_dir, f"disagreements-{comparison.round}", per_sheet=10)
+    return review.write_batch(candidates, splits, Path(sheet).parent, name, per_sheet=10)
 
 
 def record(ws: Workspace, comparison: Comparison, redecided: Path | None, labels) -> dict[str, int]:

@@ -701,7 +701,7 @@ def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None) -> N
         for b, first in disagreements:
             click.echo(f"  {b.split} {b.index} (label {b.original}): first {first.decision}: {first.note} | "
                        f"blind {b.decision}{' ' + b.reason if b.reason else ''}: {b.note}")
-        paths = blind.write_disagreements(comparison, splits, sheet.parent)
+        paths = blind.write_disagreements(comparison, splits, sheet)
         for path in paths:
             click.echo(str(path))
         click.echo(f"nothing recorded yet: decide each once more in {paths[-1]}, then run\n"

@@ -55,6 +55,30 @@ def test_draw_takes_a_tenth_of_the_decisions_since_the_release_and_hides_the_fir
     assert [int(r["index"]) for r in read(sheet)] == [c.index for c in chosen]
 
 
+def test_each_sheet_of_a_round_keeps_its_own_disagreements_and_filled_ones_are_never_overwritten(root):
+    runner = CliRunner()
+    out = root.parent / "blind"
+    drawn = runner.invoke(main, ["review", "blind", "draw", "--lists-dir", str(root), "--round", "v1.1.0",
+                                 "--seed", "3", "--out-dir", str(out)])
+    part = out / "blind-v1.1.0-b.csv"
+    Path(drawn.stdout.split()[-1]).rename(part)
+    fill(part, [("listed", "ambiguous", "a 1 or a 7")] * 2)
+    first = runner.invoke(main, ["review", "blind", "record", str(part), "--lists-dir", str(root)])
+    assert first.exit_code == 0, first.output
+    again = out / "disagreements-v1.1.0-b.csv"
+    assert first.stdout.split()[-1] == str(again) and not (out / "disagreements-v1.1.0.csv").exists()
+    rows = read(again)
+    rows[0].update(decision="kept", note="looked again: a plain digit")
+    with open(again, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=review.DECISION_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    filled = again.read_bytes()
+    repeat = runner.invoke(main, ["review", "blind", "record", str(part), "--lists-dir", str(root)])
+    assert repeat.exit_code == 2 and "already holds decisions" in repeat.stderr
+    assert again.read_bytes() == filled
+
+
 def test_record_waits_for_the_disagreements_then_writes_everything_at_once(root, labels):
     ws = workspace(root)
     out = root.parent / "blind"
