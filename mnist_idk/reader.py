@@ -223,6 +223,9 @@ def read_reader(key: Path, decisions: Path, problems: list[Problem]) -> dict[tup
         if review.parse_index(key, line, row["split"], row["index"], problems) is not None:
             where[row["item"]] = _image(row)
     _, rows = read_csv(decisions, ("item", "decision", "reason", "note"))
+    if rows and not any(row["decision"] or row["reason"] or row["note"] for _, row in rows):
+        problems.append(Problem(decisions, 0, f"none of its {len(rows)} items is decided yet (is the reader done?)"))
+        return {}
     decided: dict[tuple[str, int | str], Look] = {}
     for line, row in rows:
         image = where.get(row["item"])

@@ -154,6 +154,12 @@ def test_fill_checks_everything_and_writes_nothing_on_a_problem(root, sheet, tmp
                      f"{decisions}:5: item 'item99' is not in the key", "8 item(s) not decided"):
         assert expected in result.stderr
     assert sheet.read_bytes() == before and not list(sheet.parent.glob(".*tmp"))
+    template = [{"item": item, "decision": "", "reason": "", "note": ""} for item in items]
+    write(decisions, ["item", "decision", "reason", "note"], template)
+    with pytest.raises(MnistIdkError) as untouched:  # a reader not done yet: one line, not one per item
+        reader.fill(sheet, [(key, decisions)])
+    assert str(untouched.value).splitlines()[1:] == [f"{decisions}:0: none of its 10 items is decided yet (is the "
+                                                     "reader done?)"]
     good = [{"item": item, "decision": "kept", "reason": "", "note": "a digit"} for item in items]
     write(decisions, ["item", "decision", "reason", "note"], good)
     assert reader.fill(sheet, [(key, decisions)]) == {"kept": 10}
