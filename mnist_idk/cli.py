@@ -880,6 +880,40 @@ def review_reader_fill(sheet: Path, decisions: tuple[Path, ...], keys: tuple[Pat
                + ", ".join(f"{counts[d]} {d}" for d in ("listed", "kept", "unsure")))
 
 
+@review_reader.command("tally")
+@click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--strata", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A CSV split,index,stratum naming the stratum of every image on SHEET (a family, its controls).")
+@click.option("--compare", "comparisons", multiple=True, metavar="STRATUM:CONTROL",
+              help="Also test whether the panel kept STRATUM more often than CONTROL (one-sided Fisher exact p).")
+@handle_errors
+def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...]) -> None:
+    """A filled SHEET's decisions by stratum: what a round's rule is decided on.
+
+    \b
+    mnist-idk review reader tally blind-v1.27.0.csv --strata strata.csv --compare 6h:control-listed
+
+    A round that retires a rule asks whether a panel keeps the rule's images more often than it
+    keeps ordinary listings (a lenient panel keeps both): --compare prints that p for each pair.
+    """
+    from . import reader
+
+    counts = reader.tally(sheet, strata)
+    for stratum in sorted(counts):
+        c = counts[stratum]
+        click.echo(f"{stratum}: {sum(c.values())} images, {c['listed']} listed, {c['kept']} kept, {c['unsure']} unsure")
+    for comparison in comparisons:
+        name, _, control = comparison.partition(":")
+        missing = [s for s in (name, control) if s not in counts]
+        if missing:
+            raise MnistIdkError(f"--compare {comparison}: no stratum {', '.join(map(repr, missing))} in {strata} "
+                                f"(strata: {', '.join(sorted(counts))})")
+        a, b = counts[name], counts[control]
+        p = reader.kept_more_often(a["kept"], sum(a.values()), b["kept"], sum(b.values()))
+        click.echo(f"{name} kept {a['kept']} of {sum(a.values())} against {control} {b['kept']} of {sum(b.values())}: "
+                   f"one-sided Fisher exact p = {p:.2g}")
+
+
 @review.command("status")
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="Also measure the stopping rule on this suggest CSV, walked in rank order, counting every "

@@ -16,6 +16,7 @@ import csv
 import io
 import random
 import shutil
+from math import comb
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -297,3 +298,40 @@ def fill(sheet: Path, readers: Sequence[tuple[Path, Path]]) -> Counter:
         out.append([r[c] for c in header])
     review.write_files({sheet: review.csv_text(header, out)})
     return counts
+
+
+def kept_more_often(kept: int, total: int, control_kept: int, control_total: int) -> float:
+    """One-sided Fisher exact p that a stratum's kept share exceeds a control stratum's.
+
+    The chance, drawing ``total`` readings at random from both strata's together, of at least
+    ``kept`` keeps: small when the panel keeps this stratum more often than the controls, which is
+    what a round that retires a rule needs to show (a lenient panel keeps the controls too).
+    """
+    keeps, everyone = kept + control_kept, total + control_total
+    if not (0 <= kept <= total and 0 <= control_kept <= control_total) or everyone == 0:
+        raise ValueError("counts must satisfy 0 <= kept <= total")
+    ways = comb(everyone, total)
+    return sum(comb(keeps, k) * comb(everyone - keeps, total - k)
+               for k in range(kept, min(total, keeps) + 1)) / ways
+
+
+def tally(sheet: Path, strata: Path) -> dict[str, Counter]:
+    """Decisions of a filled sheet by stratum (a CSV split,index,stratum naming each image of the sheet)."""
+    sheet, strata = Path(sheet), Path(strata)
+    _, rows = read_csv(strata, ("split", "index", "stratum"))
+    where = {_image(row): row["stratum"] for _, row in rows}
+    _, decided = read_csv(sheet, SHEET_NEEDS)
+    problems: list[Problem] = []
+    out: dict[str, Counter] = {}
+    for line, row in decided:
+        stratum = where.get(_image(row))
+        if stratum is None:
+            problems.append(Problem(sheet, line, f"{row['split']} {row['index']} has no stratum in {strata}"))
+        elif row["decision"] not in ("listed", "kept", "unsure"):
+            problems.append(Problem(sheet, line, f"decision {row['decision']!r} is not listed, kept or unsure "
+                                                 "(fill the sheet first)"))
+        else:
+            out.setdefault(stratum, Counter())[row["decision"]] += 1
+    if problems:
+        raise MnistIdkError(f"{len(problems)} problem(s):\n" + "\n".join(map(str, problems)))
+    return out

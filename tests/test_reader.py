@@ -215,3 +215,36 @@ def test_fill_reads_any_bytes_as_decisions_or_says_what_is_wrong(tmp_path_factor
     except MnistIdkError as exc:
         assert str(decisions) in str(exc)
         assert sheet.read_bytes() == before
+
+
+def test_kept_more_often_is_the_one_sided_fisher_exact_test():
+    # Values of scipy.stats.fisher_exact(..., alternative="greater") for the same tables.
+    assert reader.kept_more_often(15, 15, 4, 15) == pytest.approx(2.4987506246876562e-05, rel=1e-9)
+    assert reader.kept_more_often(3, 8, 2, 9) == pytest.approx(0.43665158371040724, rel=1e-9)
+    assert reader.kept_more_often(0, 3, 3, 3) == 1.0
+    with pytest.raises(ValueError):
+        reader.kept_more_often(4, 3, 0, 3)
+
+
+def test_tally_counts_a_filled_sheet_by_stratum_and_compares(root, sheet, tmp_path):
+    rows = read(sheet)
+    strata = tmp_path / "strata.csv"
+    write(strata, ["split", "index", "stratum"],
+          [{"split": r["split"], "index": r["index"], "stratum": "family" if i < 6 else "control"} for i, r in enumerate(rows)])
+    for i, r in enumerate(rows):  # the family all kept, the controls 1 of 4 kept
+        r.update(decision="kept" if i < 6 or i == 9 else "listed", reason="" if i < 6 or i == 9 else "ambiguous",
+                 note="a reading")
+    write(sheet, list(rows[0]), rows)
+    result = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata),
+                                       "--compare", "family:control"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "control: 4 images, 3 listed, 1 kept, 0 unsure", "family: 6 images, 0 listed, 6 kept, 0 unsure",
+        f"family kept 6 of 6 against control 1 of 4: one-sided Fisher exact p = "
+        f"{reader.kept_more_often(6, 6, 1, 4):.2g}"]
+    bad = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata),
+                                    "--compare", "family:controls"])
+    assert bad.exit_code == 2 and "no stratum 'controls'" in bad.stderr
+    write(strata, ["split", "index", "stratum"], [{"split": rows[0]["split"], "index": rows[0]["index"], "stratum": "x"}])
+    missing = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata)])
+    assert missing.exit_code == 2 and f"{sheet}:3: " in missing.stderr and "has no stratum" in missing.stderr
