@@ -811,7 +811,7 @@ def review_reader() -> None:
     it from the reader. `fill` writes the reader's decisions back into the sheet, which is then
     recorded as usual (`review blind record`, `review consistency record`). For a panel, make
     a folder for each reader (its own --seed) and fill the sheet with all their decisions:
-    their majority goes in.
+    their majority goes in; `tally` counts the filled sheet by stratum.
     """
 
 
