@@ -222,6 +222,9 @@ def test_diff_finds_added_removed_relabelled_and_note_changes(tmp_path):
     found = diff.diff(diff.read_side(workspace(), str(old / "train.csv")),
                       diff.read_side(workspace(), str(new / "train.csv")))
     assert [(d.index, d.kind) for d in found] == [(0, "removed"), (2, "relabelled"), (3, "note"), (5, "added")]
+    assert diff.summary(found) == "1 added, 1 removed, 1 relabelled, 1 note changed"
+    assert diff.summary(found + [d for d in found if d.kind == "note"]) == \
+        "1 added, 1 removed, 1 relabelled, 2 notes changed"
     both = diff.diff(diff.read_side(workspace(old), "working"), diff.read_side(workspace(new), "working"))
     assert [(d.split, d.index) for d in both][-1] == ("test", 0)
     markdown = diff.to_markdown(found)
