@@ -16,10 +16,10 @@ import csv
 import io
 import random
 import shutil
-from math import comb
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,8 @@ from .sheet import save_png
 
 KEY_COLUMNS = ("item", "split", "index")
 DECISION_COLUMNS = ("item", "label", "decision", "reason", "note")
-SHEET_NEEDS = ("split", "index", "original", "decision", "reason", "note")
+FILLED = ("decision", "reason", "note")  # what a reader writes; empty on a sheet not yet filled in
+SHEET_NEEDS = ("split", "index", "original", *FILLED)
 REF_COLUMNS = ("name", "split", "index", "text")
 SCALE = 12  # 28 x 12 = 336 pixels: large enough to count strokes by eye
 # The definition, as curation_lists/README.md gives it under "What IDK means" (a test keeps them equal).
@@ -85,8 +86,8 @@ def read_csv(path: Path, needs: tuple[str, ...]) -> tuple[list[str], list[tuple[
     return header, rows
 
 
-def read_sheet(path: Path, labels: Mapping[str, np.ndarray]) -> list[Item]:
-    """The sheet's images, checked (split, index, original against the raw label), none decided yet."""
+def read_sheet(path: Path, labels: Mapping[str, np.ndarray]) -> list[tuple[str, int, int, int | None]]:
+    """The sheet's images (split, index, original, predicted), checked against the raw labels, none decided yet."""
     _, rows = read_csv(path, SHEET_NEEDS)
     problems: list[Problem] = []
     images, seen = [], {}
@@ -95,7 +96,7 @@ def read_sheet(path: Path, labels: Mapping[str, np.ndarray]) -> list[Item]:
         if position is None:
             continue
         digit = review.parse_original(path, line, row["split"], position, row["original"], labels, problems)
-        if any(row[c] for c in ("decision", "reason", "note")):
+        if any(row[c] for c in FILLED):
             problems.append(Problem(path, line, "already decided: a reader's folder is made from a sheet not yet "
                                                 "filled in"))
         if digit is not None and review.first_time(path, line, row["split"], position, seen, problems):
@@ -105,7 +106,7 @@ def read_sheet(path: Path, labels: Mapping[str, np.ndarray]) -> list[Item]:
         problems.append(Problem(path, 0, "no images to hand out"))
     if problems:
         raise MnistIdkError(f"{len(problems)} problem(s) in the sheet:\n" + "\n".join(map(str, problems)))
-    return [Item("", *image) for image in images]
+    return images
 
 
 def read_refs(path: Path, splits: Mapping[str, Split]) -> list[tuple[str, str, int, str]]:
@@ -179,14 +180,14 @@ def make(sheet: Path, splits: Mapping[str, Split], out_dir: Path, key: Path, see
         raise MnistIdkError(f"{key} already exists: it may be the key of another reader's folder; choose another --key")
     if key.resolve().is_relative_to(out_dir.resolve()):
         raise MnistIdkError(f"{key}: the key must not be inside the reader's folder {out_dir}")
-    items = read_sheet(Path(sheet), {name: split.labels for name, split in splits.items()})
+    images = read_sheet(Path(sheet), {name: split.labels for name, split in splits.items()})
     references = read_refs(Path(refs), splits) if refs is not None else []
-    cited = {(s, i) for _, s, i, _ in references} & {(i.split, i.index) for i in items}
+    cited = {(s, i) for _, s, i, _ in references} & {(split, index) for split, index, _, _ in images}
     if cited:
         raise MnistIdkError(f"{refs}: a rule image is also an item ({', '.join(f'{s} {i}' for s, i in sorted(cited))}); "
                             "a reader would see its decision")
-    random.Random(seed).shuffle(items)
-    items = [Item(item_name(n, len(items)), i.split, i.index, i.original, i.predicted) for n, i in enumerate(items, 1)]
+    random.Random(seed).shuffle(images)
+    items = [Item(item_name(n, len(images)), *image) for n, image in enumerate(images, 1)]
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted run: ours, never the user's
     staging.mkdir(parents=True)
@@ -223,8 +224,8 @@ def read_reader(key: Path, decisions: Path, problems: list[Problem]) -> dict[tup
     for line, row in key_rows:
         if review.parse_index(key, line, row["split"], row["index"], problems) is not None:
             where[row["item"]] = _image(row)
-    _, rows = read_csv(decisions, ("item", "decision", "reason", "note"))
-    if rows and not any(row["decision"] or row["reason"] or row["note"] for _, row in rows):
+    _, rows = read_csv(decisions, ("item", *FILLED))
+    if rows and not any(row[c] for _, row in rows for c in FILLED):
         problems.append(Problem(decisions, 0, f"none of its {len(rows)} items is decided yet (is the reader done?)"))
         return {}
     decided: dict[tuple[str, int | str], Look] = {}
@@ -283,7 +284,7 @@ def fill(sheet: Path, readers: Sequence[tuple[Path, Path]]) -> Counter:
     for image in sorted(images, key=str):
         if image not in on_sheet:
             problems.append(Problem(sheet, 0, f"{image[0]} {image[1]} of the key is not on this sheet"))
-        elif any(on_sheet[image][1][c] for c in ("decision", "reason", "note")):
+        elif any(on_sheet[image][1][c] for c in FILLED):
             problems.append(Problem(sheet, on_sheet[image][0], f"{image[0]} {image[1]} is already filled in"))
     if problems:
         problems.sort(key=lambda p: (str(p.path), p.line))
