@@ -131,5 +131,8 @@ def to_text(differences: list[Difference]) -> str:
 def summary(differences: list[Difference]) -> str:
     """E.g. "2 added, 1 relabelled, 16 notes changed" (the CHANGELOG line of a release)."""
     counts = {kind: sum(d.kind == kind for d in differences) for kind in KINDS}
-    words = {"note": lambda n: "note changed" if n == 1 else "notes changed"}
-    return ", ".join(f"{n} {words.get(kind, lambda _: kind)(n)}" for kind, n in counts.items() if n) or "no changes"
+
+    def words(kind: str, n: int) -> str:
+        return kind if kind != "note" else "note changed" if n == 1 else "notes changed"
+
+    return ", ".join(f"{n} {words(kind, n)}" for kind, n in counts.items() if n) or "no changes"
