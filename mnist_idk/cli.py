@@ -899,15 +899,16 @@ def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...])
     from . import reader
 
     counts = reader.tally(sheet, strata)
-    for stratum in sorted(counts):
-        c = counts[stratum]
-        click.echo(f"{stratum}: {sum(c.values())} images, {c['listed']} listed, {c['kept']} kept, {c['unsure']} unsure")
-    for comparison in comparisons:
-        name, _, control = comparison.partition(":")
-        missing = [s for s in (name, control) if s not in counts]
+    pairs = [comparison.partition(":")[::2] for comparison in comparisons]
+    for comparison, pair in zip(comparisons, pairs):  # every pair checked before anything is printed
+        missing = [s for s in pair if s not in counts]
         if missing:
             raise MnistIdkError(f"--compare {comparison}: no stratum {', '.join(map(repr, missing))} in {strata} "
                                 f"(strata: {', '.join(sorted(counts))})")
+    for stratum in sorted(counts):
+        c = counts[stratum]
+        click.echo(f"{stratum}: {sum(c.values())} images, {c['listed']} listed, {c['kept']} kept, {c['unsure']} unsure")
+    for name, control in pairs:
         a, b = counts[name], counts[control]
         p = reader.kept_more_often(a["kept"], sum(a.values()), b["kept"], sum(b.values()))
         click.echo(f"{name} kept {a['kept']} of {sum(a.values())} against {control} {b['kept']} of {sum(b.values())}: "

@@ -245,6 +245,7 @@ def test_tally_counts_a_filled_sheet_by_stratum_and_compares(root, sheet, tmp_pa
     bad = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata),
                                     "--compare", "family:controls"])
     assert bad.exit_code == 2 and "no stratum 'controls'" in bad.stderr
+    assert bad.stdout == ""  # checked before any count is printed
     write(strata, ["split", "index", "stratum"], [{"split": rows[0]["split"], "index": rows[0]["index"], "stratum": "x"}])
     missing = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata)])
     assert missing.exit_code == 2 and f"{sheet}:3: " in missing.stderr and "has no stratum" in missing.stderr
