@@ -96,23 +96,11 @@ def read_ranking(path: Path) -> dict[tuple[str, int], dict[str, str]]:
 
 def read_images(path: Path) -> set[tuple[str, int]]:
     """A CSV of ``split,index`` (other columns ignored): a family picked by hand, e.g. by the notes."""
-    rows, problems = [], []
-    try:
-        with open(path, newline="", encoding="utf-8") as file:
-            reader = csv.DictReader(file)
-            if not {"split", "index"} <= set(reader.fieldnames or ()):
-                raise MnistIdkError(f"{path}:1: needs the columns split and index")
-            for line, row in enumerate(reader, start=2):
-                position = review.parse_index(path, line, row["split"], row["index"], problems)
-                if position is not None:
-                    rows.append((row["split"], position))
-    except FileNotFoundError:
-        raise MnistIdkError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise MnistIdkError(f"{path}: not UTF-8 (byte offset {exc.start})") from None
+    rows, problems = review.read_table(path, ("split", "index"))
+    images = {(row["split"], review.parse_index(path, line, row["split"], row["index"], problems)) for line, row in rows}
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
-    return set(rows)
+    return images
 
 
 def draw(ws: Workspace, ranking: Path, round_: str, part: str, decision: str = "all", split: str = "all",

@@ -68,27 +68,17 @@ def item_name(n: int, count: int) -> str:
     return f"item{n:0{max(2, len(str(count)))}d}"
 
 
-def read_csv(path: Path, needs: tuple[str, ...]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and (line, row) of a UTF-8 CSV that has at least ``needs``; problems raise, naming file and line."""
-    text, problems = review.read_text(Path(path))
-    if text is None:
+def read_csv(path: Path, needs: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """(line, row) of a UTF-8 CSV that has at least ``needs``, values stripped; problems raise, naming file and line."""
+    rows, problems = review.read_table(Path(path), needs)
+    if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    header = list(reader.fieldnames or [])
-    missing = [c for c in needs if c not in header]
-    if missing:
-        raise MnistIdkError(f"{path}:1: needs the column(s) {', '.join(missing)} (header: {','.join(header) or 'none'})")
-    rows = []
-    for row in reader:
-        if None in row or None in row.values():
-            raise MnistIdkError(f"{path}:{reader.line_num}: expected {len(header)} fields ({','.join(header)})")
-        rows.append((reader.line_num, {k: v.strip() for k, v in row.items()}))
-    return header, rows
+    return [(line, {k: v.strip() for k, v in row.items()}) for line, row in rows]
 
 
 def read_sheet(path: Path, labels: Mapping[str, np.ndarray]) -> list[tuple[str, int, int, int | None]]:
     """The sheet's images (split, index, original, predicted), checked against the raw labels, none decided yet."""
-    _, rows = read_csv(path, SHEET_NEEDS)
+    rows = read_csv(path, SHEET_NEEDS)
     problems: list[Problem] = []
     images, seen = [], {}
     for line, row in rows:
@@ -111,7 +101,7 @@ def read_sheet(path: Path, labels: Mapping[str, np.ndarray]) -> list[tuple[str, 
 
 def read_refs(path: Path, splits: Mapping[str, Split]) -> list[tuple[str, str, int, str]]:
     """Rule images (name,split,index,text): the images a family's rules cite, shown by name."""
-    _, rows = read_csv(path, REF_COLUMNS)
+    rows = read_csv(path, REF_COLUMNS)
     problems: list[Problem] = []
     out = []
     for line, row in rows:
@@ -219,12 +209,12 @@ def _image(row: Mapping[str, str]) -> tuple[str, int | str]:
 
 def read_reader(key: Path, decisions: Path, problems: list[Problem]) -> dict[tuple[str, int | str], Look]:
     """One reader's decisions by image (split, index), through their key; problems (file:line) appended."""
-    _, key_rows = read_csv(key, KEY_COLUMNS)
+    key_rows = read_csv(key, KEY_COLUMNS)
     where = {}
     for line, row in key_rows:
         if review.parse_index(key, line, row["split"], row["index"], problems) is not None:
             where[row["item"]] = _image(row)
-    _, rows = read_csv(decisions, ("item", *FILLED))
+    rows = read_csv(decisions, ("item", *FILLED))
     if rows and not any(row[c] for _, row in rows for c in FILLED):
         problems.append(Problem(decisions, 0, f"none of its {len(rows)} items is decided yet (is the reader done?)"))
         return {}
@@ -279,7 +269,8 @@ def fill(sheet: Path, readers: Sequence[tuple[Path, Path]]) -> Counter:
         if set(panel) != images:
             problems.append(Problem(Path(key), 0, f"holds other images than {readers[0][0]}: each reader reads the "
                                                   "same sheet"))
-    header, sheet_rows = read_csv(sheet, SHEET_NEEDS)
+    sheet_rows = read_csv(sheet, SHEET_NEEDS)
+    header = list(sheet_rows[0][1]) if sheet_rows else list(SHEET_NEEDS)  # the sheet's own columns, in order
     on_sheet = {_image(r): (line, r) for line, r in sheet_rows}
     for image in sorted(images, key=str):
         if image not in on_sheet:
@@ -319,9 +310,9 @@ def kept_more_often(kept: int, total: int, control_kept: int, control_total: int
 def tally(sheet: Path, strata: Path) -> dict[str, Counter]:
     """Decisions of a filled sheet by stratum (a CSV split,index,stratum naming each image of the sheet)."""
     sheet, strata = Path(sheet), Path(strata)
-    _, rows = read_csv(strata, ("split", "index", "stratum"))
+    rows = read_csv(strata, ("split", "index", "stratum"))
     where = {_image(row): row["stratum"] for _, row in rows}
-    _, decided = read_csv(sheet, SHEET_NEEDS)
+    decided = read_csv(sheet, SHEET_NEEDS)
     problems: list[Problem] = []
     out: dict[str, Counter] = {}
     for line, row in decided:

@@ -122,6 +122,30 @@ def read_text(path: Path) -> tuple[str | None, list[Problem]]:
         return None, [Problem(path, 0, f"not UTF-8 (byte offset {exc.start})")]
 
 
+def read_table(path: Path, needs: Sequence[str]) -> tuple[list[tuple[int, dict[str, str]]], list[Problem]]:
+    """(line, row) of a UTF-8 CSV that has at least the columns ``needs`` (others are kept), and its problems.
+
+    A row's line is its last one, so the number is right even when a quoted note spans lines; a
+    row with too few or too many fields is a problem, not a row.
+    """
+    text, problems = read_text(path)
+    if text is None:
+        return [], problems
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    header = list(reader.fieldnames or [])
+    missing = [column for column in needs if column not in header]
+    if missing:
+        return [], [Problem(path, 1, f"header lacks {', '.join(missing)} (needs {','.join(needs)}; "
+                                     f"has {','.join(header) or 'nothing'})")]
+    rows = []
+    for row in reader:
+        if None in row or None in row.values():
+            problems.append(Problem(path, reader.line_num, f"expected {len(header)} fields ({','.join(header)})"))
+        else:
+            rows.append((reader.line_num, row))
+    return rows, problems
+
+
 def read_rows(path: Path, columns: Sequence[str]) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
     """(line, fields) of a CSV with exactly ``columns``; format problems with file:line."""
     text, problems = read_text(path)
@@ -328,20 +352,9 @@ def read_consistency(path: Path, labels=None) -> tuple[set[tuple[str, int]], lis
 
     ``fresh`` may be unsure; ``recorded``, ``second`` (or empty) and ``final`` are listed or kept.
     """
-    text, problems = read_text(path)
-    if text is None:
-        return set(), problems
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = [c for c in CONSISTENCY_COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-        return set(), [Problem(path, 1, f"header lacks {', '.join(missing)} (a consistency pass has "
-                                        f"{','.join(CONSISTENCY_COLUMNS)})")]
+    rows, problems = read_table(path, CONSISTENCY_COLUMNS)
     seen: dict = {}
-    for row in reader:
-        line = reader.line_num  # the row's last line, right even when a note spans lines
-        if None in row.values() or None in row:
-            problems.append(Problem(path, line, f"expected {len(reader.fieldnames)} fields"))
-            continue
+    for line, row in rows:
         position = parse_index(path, line, row["split"], row["index"], problems)
         if position is None:
             continue

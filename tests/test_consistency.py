@@ -145,7 +145,7 @@ def test_lint_reads_every_pass_file(root, labels):
     path.write_text("split,index,decision\n", "utf-8")
     assert [str(p) for p in review.lint(workspace(root), labels)] == [
         f"{path}:1: header lacks original, recorded, fresh, second, final "
-        "(a consistency pass has split,index,original,recorded,fresh,second,final)"]
+        "(needs split,index,original,recorded,fresh,second,final; has split,index,decision)"]
 
 
 def test_only_draws_from_a_chosen_family_and_says_what_is_wrong_with_its_file(root, tmp_path):
@@ -160,9 +160,12 @@ def test_only_draws_from_a_chosen_family_and_says_what_is_wrong_with_its_file(ro
     family.write_text("split,index\ntrain,11\nvalid,3\n", "utf-8")
     result = draw(root, "--part", "feet2", "--only", str(family))
     assert result.exit_code == 2 and f"{family}:3: split 'valid' is not train or test" in result.stderr
+    family.write_text('split,index,why\ntrain,11,"a foot\nthat runs on"\nvalid,3,x\n', "utf-8")
+    result = draw(root, "--part", "feet2", "--only", str(family))  # a note over two lines: the next row is line 4
+    assert result.exit_code == 2 and f"{family}:4: split 'valid' is not train or test" in result.stderr
     family.write_text("index\n11\n", "utf-8")
     result = draw(root, "--part", "feet3", "--only", str(family))
-    assert result.exit_code == 2 and f"{family}:1: needs the columns split and index" in result.stderr
+    assert result.exit_code == 2 and f"{family}:1: header lacks split (needs split,index; has index)" in result.stderr
 
 
 def test_a_broken_pass_file_is_named_not_a_traceback(root, labels):
@@ -222,4 +225,4 @@ def test_a_damaged_ranking_or_family_file_is_one_line_naming_it(root, tmp_path):
     family.write_bytes(b"split,index\ntrain,1\xff\n")
     ranking.write_text("".join(lines))
     result = draw(root, "--part", "a", "--only", str(family))
-    assert result.exit_code == 2 and f"{family}: not UTF-8" in result.stderr
+    assert result.exit_code == 2 and f"{family}:0: not UTF-8 (byte offset 19)" in result.stderr

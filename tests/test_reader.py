@@ -166,7 +166,7 @@ def test_fill_checks_everything_and_writes_nothing_on_a_problem(root, sheet, tmp
     with pytest.raises(MnistIdkError, match="is already filled in"):
         reader.fill(sheet, [(key, decisions)])
     write(decisions, ["item", "verdict"], [{"item": "item01", "verdict": "kept"}])
-    with pytest.raises(MnistIdkError, match=r":1: needs the column\(s\) decision, reason, note"):
+    with pytest.raises(MnistIdkError, match=r":1: header lacks decision, reason, note \(needs item,decision,reason,note; has item,verdict\)"):
         reader.fill(sheet, [(key, decisions)])
 
 
