@@ -811,8 +811,76 @@ def review_reader() -> None:
     it from the reader. `fill` writes the reader's decisions back into the sheet, which is then
     recorded as usual (`review blind record`, `review consistency record`). For a panel, make
     a folder for each reader (its own --seed) and fill the sheet with all their decisions:
-    their majority goes in; `tally` counts the filled sheet by stratum.
+    their majority goes in; `tally` counts the filled sheet by stratum. `draw` writes a panel
+    round's sheet: a family of images under question beside controls the record agrees on.
     """
+
+
+@review_reader.command("draw")
+@click.argument("family", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--round", "round_", required=True, help="The release this round leads to, e.g. v1.30.0.")
+@click.option("--listed-controls", type=click.IntRange(min=0), default=15, show_default=True,
+              help="Listed images of other forms to read beside the family: a panel that keeps the family but "
+                   "lists these is not merely lenient.")
+@click.option("--kept-controls", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Kept images, so that a reader does not see listings alone.")
+@click.option("--digits", metavar="D,D,...", help="Labels the controls are drawn from.  [default: the family's]")
+@click.option("--exclude-notes", metavar="REGEX",
+              help="Leave out controls whose recorded note matches (case-insensitive): the words of the rule "
+                   "under question, so no control rests on it.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
+              help="A suggest CSV: its predicted digit fills the sheet's second reference column.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/panel"),
+              show_default=True)
+@handle_errors
+@with_workspace
+def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls: int, kept_controls: int,
+                       digits: str | None, exclude_notes: str | None, seed: int, ranking: Path | None,
+                       out_dir: Path) -> None:
+    """Draw a panel round: FAMILY (a CSV split,index[,stratum]) beside controls, as a sheet and its strata.
+
+    \b
+    mnist-idk review reader draw family.csv --round v1.30.0 --exclude-notes 'bridge|faint'
+
+    The family is what the round asks about: the images one written rule decided, say, chosen
+    by the round's plan (write it down before the reading). Controls are drawn at random from
+    images the record and exactly one blind reading agree on (listed, or kept, by the first
+    decision, the blind reading and the final decision), so none is a control twice. Writes OUT_DIR/blind-ROUND.csv
+    (hand it out with `review reader make`, once per reader) and OUT_DIR/strata.csv (for `review
+    reader tally --compare family:control-listed`); prints how many images each control was drawn from.
+    """
+    import re as regex
+    from collections import Counter
+
+    from . import reader
+    from . import review as reviews
+
+    ws.require_working("review reader draw")
+    round_ = normalize_version(round_)
+    wanted = None
+    if digits is not None:
+        parts = [d.strip() for d in digits.split(",")]
+        if not parts or not all(len(d) == 1 and d.isdigit() for d in parts):
+            raise MnistIdkError(f"--digits {digits!r}: give digits 0-9 separated by commas, e.g. 8,6")
+        wanted = {int(d) for d in parts}
+    if exclude_notes is not None:
+        try:
+            regex.compile(exclude_notes)
+        except regex.error as exc:
+            raise MnistIdkError(f"--exclude-notes {exclude_notes!r}: not a regular expression ({exc})") from None
+    predicted = None
+    if ranking is not None:
+        predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
+                     for c in reviews.ranking_candidates(ranking, "ranking")}
+    panel = reader.draw(reviews.load_record(ws, "working"), reviews.load_blind(ws), reader.read_family(family),
+                        {"listed": listed_controls, "kept": kept_controls}, wanted, exclude_notes, seed, predicted)
+    strata = Counter(stratum for _, stratum in panel.images)
+    for stratum in sorted(strata):
+        drawn_from = f" (drawn from {panel.eligible[stratum]})" if stratum in panel.eligible else ""
+        click.echo(f"{stratum}: {strata[stratum]} image{'' if strata[stratum] == 1 else 's'}{drawn_from}", err=True)
+    for path in reader.write_panel(panel, round_, out_dir):
+        click.echo(str(path))
 
 
 @review_reader.command("make")

@@ -1,5 +1,9 @@
 """Hand a sheet to a reader who must not know which images they are: numbered items, the key kept apart.
 
+A panel round runs ``draw`` (a family of images under question beside controls the record
+agrees on), ``make`` (a folder per reader), ``fill`` (their majority back into the sheet) and
+``tally`` (the decisions by stratum, and whether the family was kept more often than its controls).
+
 A blind re-check or a consistency pass is blind only if the second reader cannot look the images
 up; but sheets caption each image with its index, and curation_lists/README.md names hundreds of
 indices with their decisions. ``make`` turns any sheet to fill in (a CSV with split, index,
@@ -12,9 +16,8 @@ folder. ``fill`` maps the reader's decisions back into the sheet, which is then 
 
 from __future__ import annotations
 
-import csv
-import io
 import random
+import re
 import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -28,7 +31,7 @@ from PIL import Image
 from . import review
 from .curation import REASONS, Problem
 from .errors import MnistIdkError
-from .raw import Split
+from .raw import SPLITS, Split
 from .review import Candidate
 from .sheet import save_png
 
@@ -37,6 +40,8 @@ DECISION_COLUMNS = ("item", "label", "decision", "reason", "note")
 FILLED = ("decision", "reason", "note")  # what a reader writes; empty on a sheet not yet filled in
 SHEET_NEEDS = ("split", "index", "original", *FILLED)
 REF_COLUMNS = ("name", "split", "index", "text")
+STRATA_COLUMNS = ("split", "index", "stratum")
+CONTROLS = {"listed": "control-listed", "kept": "control-kept"}  # the decision a control holds -> its stratum
 SCALE = 12  # 28 x 12 = 336 pixels: large enough to count strokes by eye
 # The definition, as curation_lists/README.md gives it under "What IDK means" (a test keeps them equal).
 DEFINITION = ("An image belongs to `IDK` when **a careful person, looking at it alone, cannot say which digit it "
@@ -327,3 +332,98 @@ def tally(sheet: Path, strata: Path) -> dict[str, Counter]:
     if problems:
         raise MnistIdkError(f"{len(problems)} problem(s):\n" + "\n".join(map(str, problems)))
     return out
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A panel round's images, each with its stratum (the family's, or a control's), by split and index."""
+    images: list[tuple[Candidate, str]]
+    eligible: dict[str, int]  # control stratum -> how many images it was drawn from
+
+
+def read_family(path: Path) -> dict[tuple[str, int], str]:
+    """A family file: split,index and an optional stratum (default ``family``), e.g. one per rule under question."""
+    rows, problems = review.read_table(Path(path), ("split", "index"))
+    family: dict[tuple[str, int], str] = {}
+    lines: dict[tuple[str, int], int] = {}
+    for line, row in rows:
+        position = review.parse_index(path, line, row["split"], row["index"], problems)
+        stratum = (row.get("stratum") or "family").strip()
+        if stratum in CONTROLS.values():
+            problems.append(Problem(path, line, f"stratum {stratum!r} is the name of a control stratum"))
+        elif (row["split"], position) in lines:
+            problems.append(Problem(path, line, f"{row['split']} {position} is named twice (also line "
+                                                f"{lines[row['split'], position]})"))
+        elif position is not None:
+            family[row["split"], position] = stratum
+            lines[row["split"], position] = line
+    if not family and not problems:
+        problems.append(Problem(path, 0, "no images: a round needs a family to put to the panel"))
+    if problems:
+        raise MnistIdkError(f"{len(problems)} problem(s) in the family:\n" + "\n".join(map(str, problems)))
+    return family
+
+
+def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[review.BlindCheck],
+         family: Mapping[tuple[str, int], str], controls: Mapping[str, int], digits: set[int] | None = None,
+         exclude: str | None = None, seed: int = 0,
+         predicted: Mapping[tuple[str, int], int] | None = None) -> Panel:
+    """The family beside ``controls`` (decision -> how many) drawn at random from decisions nobody doubts.
+
+    A control is an image the record and exactly one blind reading (a re-check, or a panel's
+    majority) agree on: first, blind and final decision all ``listed`` (or all ``kept``), and so
+    recorded now. Once a round that drew it is recorded, it has two readings, so no image is a
+    control twice. ``digits`` (default: the
+    family's labels) and ``exclude`` (a regular expression the recorded note must not match, e.g.
+    the words of the rule under question) narrow the pool. Deterministic for a seed.
+    """
+    now = {(split, r.index): r for split in SPLITS for r in record.get(split, ())}
+    missing = sorted(image for image in family if image not in now)
+    if missing:
+        raise MnistIdkError(f"{len(missing)} image(s) of the family are not in the review record (a panel reads "
+                            f"recorded decisions): " + ", ".join(f"{s} {i}" for s, i in missing[:10]))
+    digits = {now[image].original for image in family} if digits is None else digits
+    pattern = re.compile(exclude, re.IGNORECASE) if exclude else None
+    readings = Counter((c.split, c.index) for c in checks)
+    rng = random.Random(seed)
+    chosen: list[tuple[Candidate, str]] = [(candidate(now[image], predicted), stratum) for image, stratum in family.items()]
+    eligible = {}
+    for decision, count in controls.items():
+        pool = sorted({(c.split, c.index) for c in checks
+                       if c.first == c.blind == c.final == decision and readings[c.split, c.index] == 1
+                       and (c.split, c.index) not in family and (c.split, c.index) in now
+                       and now[c.split, c.index].decision == decision and now[c.split, c.index].original in digits
+                       and not (pattern and pattern.search(now[c.split, c.index].note))},
+                      key=lambda image: (SPLITS.index(image[0]), image[1]))
+        eligible[CONTROLS[decision]] = len(pool)
+        if count > len(pool):
+            raise MnistIdkError(f"{count} {decision} controls asked for, but only {len(pool)} {decision} images of "
+                                f"digits {','.join(map(str, sorted(digits)))} are agreed by the record and one blind "
+                                "reading" + (" and have a note that --exclude-notes lets through" if pattern else ""))
+        chosen += [(candidate(now[image], predicted), CONTROLS[decision]) for image in rng.sample(pool, count)]
+    chosen.sort(key=lambda pair: (SPLITS.index(pair[0].split), pair[0].index))
+    return Panel(chosen, eligible)
+
+
+def candidate(reviewed: review.Reviewed, predicted: Mapping[tuple[str, int], int] | None) -> Candidate:
+    image = (reviewed.split, reviewed.index)
+    return Candidate(*image, reviewed.original, (predicted or {}).get(image), "panel")
+
+
+def write_panel(panel: Panel, round_: str, out_dir: Path) -> list[Path]:
+    """``blind-<round>.csv`` (the sheet to hand out with ``make``) and ``strata.csv``; never overwrites."""
+    from .blind import SHEET_COLUMNS
+
+    out_dir = Path(out_dir)
+    sheet, strata = out_dir / f"blind-{round_}.csv", out_dir / "strata.csv"
+    present = [str(p) for p in (sheet, strata) if p.exists()]
+    if present:
+        raise MnistIdkError(f"{' and '.join(present)} already exist(s); nothing written (use another --out-dir)")
+    images = [c for c, _ in panel.images]
+    review.write_files({
+        sheet: review.csv_text(SHEET_COLUMNS, [[round_, c.split, c.index, c.original,
+                                                "" if c.predicted is None else c.predicted, "", "", ""]
+                                               for c in images]),
+        strata: review.csv_text(STRATA_COLUMNS, [[c.split, c.index, stratum] for c, stratum in panel.images]),
+    })
+    return [sheet, strata]

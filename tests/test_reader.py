@@ -249,3 +249,103 @@ def test_tally_counts_a_filled_sheet_by_stratum_and_compares(root, sheet, tmp_pa
     write(strata, ["split", "index", "stratum"], [{"split": rows[0]["split"], "index": rows[0]["index"], "stratum": "x"}])
     missing = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata)])
     assert missing.exit_code == 2 and f"{sheet}:3: " in missing.stderr and "has no stratum" in missing.stderr
+
+
+@pytest.fixture
+def panel_root(tmp_path, labels):
+    """Train 1-12 listed and 20-30 kept; a blind record that agrees once on 1-8 and 20-29 (and on the rest not so)."""
+    from conftest import LIST_HEADER, RECORD_HEADER
+
+    root = tmp_path / "panel-lists"
+    (root / "reviewed").mkdir(parents=True)
+    digit = labels["train"]
+    note = {i: "a faint bridge closes the bowl" if i == 2 else f"a plain form {i}" for i in range(1, 13)}
+    (root / "train.csv").write_text(LIST_HEADER + "".join(f"{i},{digit[i]},IDK,ambiguous,{note[i]}\n" for i in range(1, 13)))
+    (root / "test.csv").write_text(LIST_HEADER)
+    (root / "reviewed" / "test.csv").write_text(RECORD_HEADER)
+    (root / "reviewed" / "train.csv").write_text(
+        RECORD_HEADER + "".join(f"{i},{digit[i]},listed,seed-v1.0.0,{note[i]}\n" for i in range(1, 13))
+        + "".join(f"{i},{digit[i]},kept,seed-v1.0.0,a plain digit\n" for i in range(20, 31)))
+    checks = [("v1.1.0", i, "listed", "listed", "listed") for i in range(1, 9)]
+    checks += [("v1.1.0", 9, "listed", "kept", "listed"), ("v1.1.0", 10, "listed", "listed", "listed"),
+               ("v1.2.0", 10, "listed", "listed", "listed"), ("v1.1.0", 11, "listed", "listed", "listed")]
+    checks += [("v1.1.0", i, "kept", "kept", "kept") for i in range(20, 30)] + [("v1.1.0", 30, "kept", "listed", "kept")]
+    write(root / "reviewed" / "blind_recheck.csv", list(reader.review.BLIND_COLUMNS), [
+        {"round": r, "split": "train", "index": i, "original": digit[i], "first": first, "blind": blind,
+         "blind_reason": "ambiguous" if blind == "listed" else "", "blind_note": "a reading", "final": final}
+        for r, i, first, blind, final in sorted(checks, key=lambda c: c[:2])])
+    return root
+
+
+def draw(root, family, out, *options):
+    return run(root, "reader", "draw", str(family), "--round", "1.3.0", "--out-dir", str(out), *options)
+
+
+def test_draw_puts_the_family_beside_controls_that_the_record_and_one_blind_reading_agree_on(panel_root, tmp_path, labels):
+    family = tmp_path / "family.csv"
+    write(family, ["split", "index", "stratum"], [{"split": "train", "index": "11", "stratum": "6h"},
+                                                  {"split": "train", "index": "12", "stratum": ""}])
+    every_digit = ("--digits", "0,1,2,3,4,5,6,7,8,9")
+    result = draw(panel_root, family, tmp_path / "a", "--listed-controls", "3", "--kept-controls", "2",
+                  "--exclude-notes", "BRIDGE", "--seed", "1", *every_digit)
+    assert result.exit_code == 0, result.output
+    sheet, strata = tmp_path / "a" / "blind-v1.3.0.csv", tmp_path / "a" / "strata.csv"
+    assert result.stdout.split() == [str(sheet), str(strata)]
+    # Not 2 (its note names the rule), 9 (the blind reader disagreed), 10 (read twice), 11 (the family).
+    assert "control-listed: 3 images (drawn from 7)" in result.stderr
+    assert "control-kept: 2 images (drawn from 10)" in result.stderr
+    stratum = {int(r["index"]): r["stratum"] for r in read(strata)}
+    listed = sorted(i for i, s in stratum.items() if s == "control-listed")
+    kept = sorted(i for i, s in stratum.items() if s == "control-kept")
+    assert stratum[11] == "6h" and stratum[12] == "family" and len(stratum) == 7
+    assert len(listed) == 3 and set(listed) <= {1, 3, 4, 5, 6, 7, 8}
+    assert len(kept) == 2 and set(kept) <= set(range(20, 30))
+    rows = read(sheet)
+    assert list(rows[0]) == ["round", "split", "index", "original", "predicted", "decision", "reason", "note"]
+    assert [int(r["index"]) for r in rows] == sorted(stratum)  # by index: the order says nothing of the stratum
+    assert all(r["round"] == "v1.3.0" and r["original"] == str(labels["train"][int(r["index"])])
+               and r["decision"] == r["reason"] == r["note"] == "" for r in rows)
+    # Seeded: the same seed draws the same controls, another seed others; the sheet goes to a reader as is.
+    again = draw(panel_root, family, tmp_path / "b", "--listed-controls", "3", "--kept-controls", "2",
+                 "--exclude-notes", "BRIDGE", "--seed", "1", *every_digit)
+    assert again.exit_code == 0 and (tmp_path / "b" / "strata.csv").read_bytes() == strata.read_bytes()
+    other = draw(panel_root, family, tmp_path / "c", "--listed-controls", "3", "--kept-controls", "2",
+                 "--exclude-notes", "BRIDGE", "--seed", "2", *every_digit)
+    assert other.exit_code == 0 and (tmp_path / "c" / "strata.csv").read_bytes() != strata.read_bytes()
+    assert make(panel_root, sheet, tmp_path / "r1", "--seed", "1").exit_code == 0
+    # By default the controls share the family's labels.
+    plain = draw(panel_root, family, tmp_path / "d", "--listed-controls", "0", "--kept-controls", "1")
+    assert plain.exit_code == 0, plain.output
+    digits = {labels["train"][11], labels["train"][12]}
+    assert all(int(r["original"]) in digits for r in read(tmp_path / "d" / "blind-v1.3.0.csv"))
+
+
+def test_draw_says_what_is_wrong_and_writes_nothing(panel_root, tmp_path):
+    family = tmp_path / "family.csv"
+    write(family, ["split", "index"], [{"split": "train", "index": "11"}])
+    out = tmp_path / "out"
+    cases = [
+        (["--listed-controls", "9", "--digits", "0,1,2,3,4,5,6,7,8,9"], "9 listed controls asked for, but only 8 listed"),
+        (["--digits", "8,x"], "--digits '8,x': give digits 0-9"),
+        (["--exclude-notes", "(bridge"], "--exclude-notes '(bridge': not a regular expression"),
+    ]
+    for options, message in cases:
+        result = draw(panel_root, family, out, *options)
+        assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output, result.output
+        assert not out.exists()
+    write(family, ["split", "index"], [{"split": "train", "index": "11"}, {"split": "valid", "index": "3"},
+                                       {"split": "train", "index": "11"}])
+    result = draw(panel_root, family, out)
+    assert result.exit_code == 2 and f"{family}:3: split 'valid' is not train or test" in result.stderr
+    assert f"{family}:4: train 11 is named twice (also line 2)" in result.stderr and not out.exists()
+    write(family, ["split", "index"], [{"split": "train", "index": "40"}])
+    result = draw(panel_root, family, out)
+    assert result.exit_code == 2 and "not in the review record" in result.stderr and "train 40" in result.stderr
+    write(family, ["split", "index"], [{"split": "train", "index": "11"}])
+    first = draw(panel_root, family, out, "--listed-controls", "1", "--kept-controls", "1", "--digits", "0,1,2,3,4,5,6,7,8,9")
+    assert first.exit_code == 0, first.output
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    repeat = draw(panel_root, family, out, "--listed-controls", "1", "--kept-controls", "1", "--seed", "5",
+                  "--digits", "0,1,2,3,4,5,6,7,8,9")
+    assert repeat.exit_code == 2 and "already exist" in repeat.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
