@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from . import review
+from .blind import SHEET_COLUMNS
 from .curation import REASONS, Problem
 from .errors import MnistIdkError
 from .raw import SPLITS, Split
@@ -412,8 +413,6 @@ def candidate(reviewed: review.Reviewed, predicted: Mapping[tuple[str, int], int
 
 def write_panel(panel: Panel, round_: str, out_dir: Path) -> list[Path]:
     """``blind-<round>.csv`` (the sheet to hand out with ``make``) and ``strata.csv``; never overwrites."""
-    from .blind import SHEET_COLUMNS
-
     out_dir = Path(out_dir)
     sheet, strata = out_dir / f"blind-{round_}.csv", out_dir / "strata.csv"
     present = [str(p) for p in (sheet, strata) if p.exists()]
