@@ -828,6 +828,9 @@ def review_reader() -> None:
 @click.option("--exclude-notes", metavar="REGEX",
               help="Leave out controls whose recorded note matches (case-insensitive): the words of the rule "
                    "under question, so no control rests on it.")
+@click.option("--leave-out", "leave_out", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A CSV split,index (e.g. another chunk's strata.csv) whose images are not drawn as controls: "
+                   "for a round read in chunks, before any chunk is recorded.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="A suggest CSV: its predicted digit fills the sheet's second reference column.")
@@ -836,8 +839,8 @@ def review_reader() -> None:
 @handle_errors
 @with_workspace
 def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls: int, kept_controls: int,
-                       digits: str | None, exclude_notes: str | None, seed: int, ranking: Path | None,
-                       out_dir: Path) -> None:
+                       digits: str | None, exclude_notes: str | None, leave_out: tuple[Path, ...], seed: int,
+                       ranking: Path | None, out_dir: Path) -> None:
     """Draw a panel round: FAMILY (a CSV split,index[,stratum]) beside controls, as a sheet and its strata.
 
     \b
@@ -853,7 +856,7 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     import re as regex
     from collections import Counter
 
-    from . import reader
+    from . import consistency, reader
     from . import review as reviews
 
     ws.require_working("review reader draw")
@@ -874,7 +877,8 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
         predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
                      for c in reviews.ranking_candidates(ranking, "ranking")}
     panel = reader.draw(reviews.load_record(ws, "working"), reviews.load_blind(ws), reader.read_family(family),
-                        {"listed": listed_controls, "kept": kept_controls}, wanted, exclude_notes, seed, predicted)
+                        {"listed": listed_controls, "kept": kept_controls}, wanted, exclude_notes, seed, predicted,
+                        set().union(*(consistency.read_images(path) for path in leave_out)))
     strata = Counter(stratum for _, stratum in panel.images)
     for stratum in sorted(strata):
         drawn_from = f" (drawn from {panel.eligible[stratum]})" if stratum in panel.eligible else ""

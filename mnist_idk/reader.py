@@ -368,7 +368,8 @@ def read_family(path: Path) -> dict[tuple[str, int], str]:
 def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[review.BlindCheck],
          family: Mapping[tuple[str, int], str], controls: Mapping[str, int], digits: set[int] | None = None,
          exclude: str | None = None, seed: int = 0,
-         predicted: Mapping[tuple[str, int], int] | None = None) -> Panel:
+         predicted: Mapping[tuple[str, int], int] | None = None,
+         leave_out: set[tuple[str, int]] = frozenset()) -> Panel:
     """The family beside ``controls`` (decision -> how many) drawn at random from decisions nobody doubts.
 
     A control is an image the record and exactly one blind reading (a re-check, or a panel's
@@ -376,7 +377,8 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     recorded now. Once a round that drew it is recorded, it has two readings, so no image is a
     control twice. ``digits`` (default: the
     family's labels) and ``exclude`` (a regular expression the recorded note must not match, e.g.
-    the words of the rule under question) narrow the pool. Deterministic for a seed.
+    the words of the rule under question) narrow the pool; ``leave_out`` keeps out images another
+    draw of the same round holds (its readings not yet recorded). Deterministic for a seed.
     """
     now = {(split, r.index): r for split in SPLITS for r in record.get(split, ())}
     missing = sorted(image for image in family if image not in now)
@@ -392,7 +394,8 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     for decision, count in controls.items():
         pool = sorted({(c.split, c.index) for c in checks
                        if c.first == c.blind == c.final == decision and readings[c.split, c.index] == 1
-                       and (c.split, c.index) not in family and (c.split, c.index) in now
+                       and (c.split, c.index) not in family and (c.split, c.index) not in leave_out
+                       and (c.split, c.index) in now
                        and now[c.split, c.index].decision == decision and now[c.split, c.index].original in digits
                        and not (pattern and pattern.search(now[c.split, c.index].note))},
                       key=lambda image: (SPLITS.index(image[0]), image[1]))

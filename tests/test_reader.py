@@ -313,6 +313,14 @@ def test_draw_puts_the_family_beside_controls_that_the_record_and_one_blind_read
                  "--exclude-notes", "BRIDGE", "--seed", "2", *every_digit)
     assert other.exit_code == 0 and (tmp_path / "c" / "strata.csv").read_bytes() != strata.read_bytes()
     assert make(panel_root, sheet, tmp_path / "r1", "--seed", "1").exit_code == 0
+    # A second chunk of the round, drawn before the first is recorded, leaves the first's controls out.
+    chunk = draw(panel_root, family, tmp_path / "e", "--listed-controls", "4", "--kept-controls", "8",
+                 "--exclude-notes", "BRIDGE", "--leave-out", str(strata), *every_digit)
+    assert chunk.exit_code == 0, chunk.output
+    assert "control-listed: 4 images (drawn from 4)" in chunk.stderr
+    assert "control-kept: 8 images (drawn from 8)" in chunk.stderr
+    second = {int(r["index"]) for r in read(tmp_path / "e" / "strata.csv") if r["stratum"].startswith("control")}
+    assert not second & (set(listed) | set(kept))
     # By default the controls share the family's labels.
     plain = draw(panel_root, family, tmp_path / "d", "--listed-controls", "0", "--kept-controls", "1")
     assert plain.exit_code == 0, plain.output
