@@ -965,10 +965,12 @@ def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...])
     \b
     mnist-idk review reader tally blind-v1.27.0.csv --strata strata.csv --compare 6h:control-listed
 
-    A round that retires a rule asks whether a panel keeps the rule's images more often than it
-    keeps ordinary listings (a lenient panel keeps both): --compare prints that p for each pair.
+    Each stratum's share kept comes with its 95% (Wilson) interval. A round that retires a rule
+    asks whether a panel keeps the rule's images more often than it keeps ordinary listings (a
+    lenient panel keeps both): --compare prints that p for each pair.
     """
     from . import reader
+    from .metrics import wilson
 
     counts = reader.tally(sheet, strata)
     pairs = [comparison.partition(":")[::2] for comparison in comparisons]
@@ -979,7 +981,9 @@ def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...])
                                 f"(strata: {', '.join(sorted(counts))})")
     for stratum in sorted(counts):
         c = counts[stratum]
-        click.echo(f"{stratum}: {sum(c.values())} images, {c['listed']} listed, {c['kept']} kept, {c['unsure']} unsure")
+        low, high = wilson(c["kept"], sum(c.values()))
+        click.echo(f"{stratum}: {sum(c.values())} images, {c['listed']} listed, {c['kept']} kept, {c['unsure']} unsure "
+                   f"(kept {c['kept'] / sum(c.values()):.0%}, 95% interval {low:.0%}-{high:.0%})")
     for name, control in pairs:
         a, b = counts[name], counts[control]
         p = reader.kept_more_often(a["kept"], sum(a.values()), b["kept"], sum(b.values()))

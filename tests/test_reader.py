@@ -239,7 +239,8 @@ def test_tally_counts_a_filled_sheet_by_stratum_and_compares(root, sheet, tmp_pa
                                        "--compare", "family:control"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "control: 4 images, 3 listed, 1 kept, 0 unsure", "family: 6 images, 0 listed, 6 kept, 0 unsure",
+        "control: 4 images, 3 listed, 1 kept, 0 unsure (kept 25%, 95% interval 5%-70%)",
+        "family: 6 images, 0 listed, 6 kept, 0 unsure (kept 100%, 95% interval 61%-100%)",
         f"family kept 6 of 6 against control 1 of 4: one-sided Fisher exact p = "
         f"{reader.kept_more_often(6, 6, 1, 4):.2g}"]
     bad = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata),
