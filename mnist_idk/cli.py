@@ -88,9 +88,19 @@ def load_raw(ws: Workspace) -> dict:
     return load_splits(ws.raw_dir)
 
 
-def strata(agreement, suffix: str = "") -> str:
-    """A blind round's agreement on the images first listed and first kept, e.g. "first listed: 9 of 15"."""
-    return "; ".join(f"first {first}: {agree} of {count}{suffix}"
+def strata(agreement, suffix: str = "", intervals: bool = False) -> str:
+    """A blind round's agreement on the images first listed and first kept, e.g. "first listed: 9 of 15".
+
+    ``intervals`` adds each share's 95% (Wilson) interval: a round of 20 that agrees on all 20
+    says less than one of 200.
+    """
+    from .metrics import wilson
+
+    def interval(agree: int, count: int) -> str:
+        low, high = wilson(agree, count)
+        return f", 95% interval {low:.0%}-{high:.0%}" if intervals else ""
+
+    return "; ".join(f"first {first}: {agree} of {count}{suffix}{interval(agree, count)}"
                      for first, (agree, count) in (("listed", agreement.listed), ("kept", agreement.kept)) if count)
 
 
@@ -1048,7 +1058,7 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None, without_
         if (reviews.record_dir(ws) / reviews.BLIND).is_file() else []
     for r in reviews.agreement_by_round(checks):
         click.echo(f"blind re-check {r.round or '(before rounds)'}: {r.agree} of {r.checked} agree "
-                   f"({r.agree / r.checked:.1%}; {strata(r)}); {r.changed} changed when decided once more")
+                   f"({r.agree / r.checked:.1%}; {strata(r, intervals=True)}); {r.changed} changed when decided once more")
     pending = len(reviews.read_second_look(ws))
     click.echo(f"waiting for a second look: {pending}")
     if ranking is not None:

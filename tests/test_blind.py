@@ -116,8 +116,8 @@ def test_record_waits_for_the_disagreements_then_writes_everything_at_once(root,
     assert f"{differ['index']},{differ['original']},IDK,ambiguous,looked again" in (root / "train.csv").read_text("utf-8")
     assert review.lint(ws, labels) == []
     status = runner.invoke(main, ["review", "status", "--lists-dir", str(root)])
-    assert "blind re-check v1.1.0: 1 of 2 agree (50.0%; first kept: 1 of 2); 1 changed when decided once more" \
-        in status.stdout
+    assert ("blind re-check v1.1.0: 1 of 2 agree (50.0%; first kept: 1 of 2, 95% interval 9%-91%); 1 changed when "
+            "decided once more") in status.stdout
     repeat = runner.invoke(main, ["review", "blind", "record", sheet, "--lists-dir", str(root)])
     assert repeat.exit_code == 2 and "is already re-checked in round v1.1.0 (blind_recheck.csv:2)" in repeat.stderr
 
