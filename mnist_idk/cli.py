@@ -822,7 +822,8 @@ def review_reader() -> None:
     recorded as usual (`review blind record`, `review consistency record`). For a panel, make
     a folder for each reader (its own --seed) and fill the sheet with all their decisions:
     their majority goes in; `tally` counts the filled sheet by stratum. `draw` writes a panel
-    round's sheet: a family of images under question beside controls the record agrees on.
+    round's sheet: a family of images under question beside controls the record agrees on;
+    `decide` fills its disagreements by the round's rule, for `review blind record --redecided`.
     """
 
 
@@ -960,6 +961,54 @@ def review_reader_fill(sheet: Path, decisions: tuple[Path, ...], keys: tuple[Pat
     counts = reader.fill(sheet, list(zip(keys, decisions)))
     click.echo(f"{sheet}: {sum(counts.values())} rows filled in from {len(decisions)} reader(s): "
                + ", ".join(f"{counts[d]} {d}" for d in ("listed", "kept", "unsure")))
+
+
+@review_reader.command("decide")
+@click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--strata", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The round's strata.csv (split,index,stratum).")
+@click.option("--change", multiple=True, metavar="STRATUM",
+              help="A stratum whose images take the panel's majority (the round's rule was met for it); "
+                   "every other disagreement stands.")
+@click.option("--seen", type=click.Path(dir_okay=False, path_type=Path),
+              help="A CSV split,index,seen: what the curator saw, large, for every image that changes.")
+@click.option("--why", default="", help="Why these strata change, put before each changed note "
+                                        "(e.g. 'round v1.30.0 retired the faint-bridge rule').")
+@handle_errors
+@with_workspace
+def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple[str, ...], seen: Path | None,
+                         why: str) -> None:
+    """Decide a panel round's disagreements by its rule: --change strata take the panel's majority, the rest stand.
+
+    \b
+    mnist-idk review blind record build/panel/blind-v1.30.0.csv     # writes the disagreements
+    mnist-idk review reader decide build/panel/blind-v1.30.0.csv --strata build/panel/strata.csv \
+        --change family --seen seen.csv --why "round v1.30.0 retired the faint-bridge rule"
+    mnist-idk review blind record build/panel/blind-v1.30.0.csv --redecided build/panel/disagreements-v1.30.0.csv
+
+    Fills the disagreements CSV beside SHEET: each changed image's note says why, how the panel
+    read it (e.g. K/K/L) and what you saw (--seen: required for every change); each image that
+    stands keeps its decision and note, with how the panel read it. Without --change (a round
+    whose rule was not met), everything stands. Nothing is written if anything is missing.
+    """
+    from . import curation, reader
+    from . import review as reviews
+
+    ws.require_working("review reader decide")
+    looks: dict[tuple[str, int], str] = {}
+    if seen is not None:
+        rows, problems = reviews.read_table(seen, ("split", "index", "seen"))
+        for line, row in rows:
+            position = reviews.parse_index(seen, line, row["split"], row["index"], problems)
+            if position is not None:
+                looks[row["split"], position] = row["seen"].strip()
+        if problems:
+            raise MnistIdkError("\n".join(map(str, problems)))
+    lists = curation.load(ws)
+    listed = {(name, e.index): (e.reason, e.note) for name, entries in lists.entries.items() for e in entries}
+    target, counts = reader.decide(sheet, strata, reviews.load_record(ws, "working"), listed, set(change), looks, why)
+    click.echo(f"{target}: {counts['changed']} take the panel's majority, {counts['stand']} stand; record them with "
+               f"`mnist-idk review blind record {sheet} --redecided {target}`")
 
 
 @review_reader.command("tally")

@@ -429,3 +429,69 @@ def write_panel(panel: Panel, round_: str, out_dir: Path) -> list[Path]:
         strata: review.csv_text(STRATA_COLUMNS, [[c.split, c.index, stratum] for c, stratum in panel.images]),
     })
     return [sheet, strata]
+
+
+def votes_of(note: str) -> str:
+    """"K/K/L" from a panel's note ("3 blind readers K/K/L: ..."), or "" for one reader's own note."""
+    match = re.match(r"\d+ blind readers ([LKU/]+):", note)
+    return match.group(1) if match else ""
+
+
+def decide(sheet: Path, strata: Path, record: Mapping[str, Sequence[review.Reviewed]],
+           listed: Mapping[tuple[str, int], tuple[str, str]], change: set[str], seen: Mapping[tuple[str, int], str],
+           why: str = "") -> tuple[Path, Counter]:
+    """Fill the disagreements ``review blind record`` wrote for ``sheet``, by the round's rule.
+
+    An image of a stratum in ``change`` takes the panel's majority (listed or kept; unsure
+    stands), and its note says why (``why``), how the panel read it and what the curator saw
+    (``seen``: every such image needs one, so no change goes in unseen). Every other disagreement
+    stands: the recorded decision, its note added how the panel read it. ``listed`` maps a listed
+    image to its list's (reason, note). Nothing is written if anything is missing.
+    """
+    sheet, strata = Path(sheet), Path(strata)
+    target = sheet.parent / f"disagreements-{sheet.stem.removeprefix('blind-')}.csv"
+    rows, problems = review.read_rows(target, review.DECISION_COLUMNS)
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)) + "\n(run `mnist-idk review blind record SHEET` first: it "
+                            "writes the disagreements)")
+    at = review.DECISION_COLUMNS.index
+    if any(fields[at("decision")] for _, fields in rows):
+        raise MnistIdkError(f"{target} already holds decisions: record them with `mnist-idk review blind record "
+                            f"{sheet} --redecided {target}`")
+    panel = {_image(row): row for _, row in read_csv(sheet, ("round", *SHEET_NEEDS))}
+    where = {_image(row): row["stratum"] for _, row in read_csv(strata, STRATA_COLUMNS)}
+    now = {(split, r.index): r for split in SPLITS for r in record.get(split, ())}
+    unknown = sorted(change - set(where.values()))
+    if unknown:
+        raise MnistIdkError(f"--change {', '.join(unknown)}: no such stratum in {strata} "
+                            f"(strata: {', '.join(sorted(set(where.values())))})")
+    out, counts = [], Counter()
+    for line, fields in rows:
+        image = (fields[at("split")], int(fields[at("index")]))
+        read, stratum, first = panel.get(image), where.get(image), now.get(image)
+        if read is None or stratum is None or first is None:
+            missing = "the sheet" if read is None else strata if stratum is None else "the review record"
+            problems.append(Problem(target, line, f"{image[0]} {image[1]} is not in {missing}"))
+            continue
+        votes = votes_of(read["note"]) or read["decision"]
+        if stratum in change and read["decision"] in ("listed", "kept"):
+            if not seen.get(image):
+                problems.append(Problem(target, line, f"{image[0]} {image[1]} changes to {read['decision']}: say what "
+                                                      "you saw, large, in --seen"))
+                continue
+            decision, reason = read["decision"], read["reason"] if read["decision"] == "listed" else ""
+            note = f"{why + '; ' if why else ''}round {read['round']}'s panel read it {votes}; seen large: {seen[image]}"
+            counts["changed"] += 1
+        else:
+            decision = first.decision
+            reason, note = listed.get(image, ("", first.note)) if decision == "listed" else ("", first.note)
+            control = ", a control" if stratum.startswith("control") else ""
+            note = f"{note}; stands after blind round {read['round']} (a panel read it {votes}{control})"
+            counts["stand"] += 1
+        fields = list(fields)
+        fields[at("decision")], fields[at("reason")], fields[at("note")] = decision, reason, note
+        out.append(fields)
+    if problems:
+        raise MnistIdkError(f"{len(problems)} problem(s); nothing written:\n" + "\n".join(map(str, problems)))
+    review.write_files({target: review.csv_text(review.DECISION_COLUMNS, out)})
+    return target, counts

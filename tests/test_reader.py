@@ -358,3 +358,60 @@ def test_draw_says_what_is_wrong_and_writes_nothing(panel_root, tmp_path):
                   "--digits", "0,1,2,3,4,5,6,7,8,9")
     assert repeat.exit_code == 2 and "already exist" in repeat.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def fill_panel(root, sheet, tmp_path, listed_by: dict[int, int]):
+    """Three readers fill ``sheet``: image i of the sheet is listed by the first ``listed_by[i]`` readers."""
+    images = [(r["split"], r["index"]) for r in read(sheet)]
+    pairs, keys = [], []
+    for n in range(3):
+        out = tmp_path / f"p{n}"
+        assert make(root, sheet, out, "--seed", str(n)).exit_code == 0
+        item = {(r["split"], r["index"]): r["item"] for r in read(tmp_path / f"p{n}.key.csv")}
+        rows = [{"item": item[image], "decision": "listed" if n < listed_by.get(i, 0) else "kept",
+                 "reason": "deformed" if n < listed_by.get(i, 0) else "", "note": f"reader {n} on {i}"}
+                for i, image in enumerate(images)]
+        write(out / "decisions.csv", ["item", "decision", "reason", "note"], rows)
+        pairs.append(str(out / "decisions.csv"))
+        keys += ["--key", str(tmp_path / f"p{n}.key.csv")]
+    result = CliRunner().invoke(main, ["review", "reader", "fill", str(sheet), *pairs, *keys])
+    assert result.exit_code == 0, result.output
+    return images
+
+
+def test_decide_takes_the_panel_where_the_rule_was_met_and_lets_the_rest_stand(root, sheet, tmp_path):
+    images = fill_panel(root, sheet, tmp_path, {0: 3, 1: 2, 5: 2})  # all first kept; the panel lists 0, 1 and 5
+    strata, seen = tmp_path / "strata.csv", tmp_path / "seen.csv"
+    write(strata, ["split", "index", "stratum"],
+          [{"split": s, "index": i, "stratum": "family" if n < 5 else "control-kept"} for n, (s, i) in enumerate(images)])
+    decide = ["reader", "decide", str(sheet), "--strata", str(strata), "--change", "family", "--seen", str(seen),
+              "--why", "the rule is retired"]
+    write(seen, ["split", "index", "seen"], [{"split": images[0][0], "index": images[0][1], "seen": "a broken 4"}])
+    early = run(root, *decide)
+    assert early.exit_code == 2 and "run `mnist-idk review blind record SHEET` first" in early.stderr
+    assert run(root, "blind", "record", str(sheet)).exit_code == 0
+    disagreements = sheet.parent / "disagreements-v1.1.0.csv"
+    before = disagreements.read_bytes()
+    unseen = run(root, *decide)
+    assert unseen.exit_code == 2 and f"{images[1][0]} {images[1][1]} changes to listed: say what you saw" in unseen.stderr
+    assert disagreements.read_bytes() == before  # nothing written
+    wrong = run(root, *decide[:5], "--change", "famliy")
+    assert wrong.exit_code == 2 and "--change famliy: no such stratum" in wrong.stderr
+    write(seen, ["split", "index", "seen"], [{"split": s, "index": i, "seen": f"seen {n}"}
+                                             for n, (s, i) in enumerate(images[:2])])
+    result = run(root, *decide)
+    assert result.exit_code == 0, result.output
+    assert "2 take the panel's majority, 1 stand" in result.stdout
+    rows = {(r["split"], r["index"]): r for r in read(disagreements)}
+    assert rows[images[0]]["decision"] == "listed" and rows[images[0]]["reason"] == "deformed"
+    assert rows[images[0]]["note"] == "the rule is retired; round v1.1.0's panel read it L/L/L; seen large: seen 0"
+    assert rows[images[1]]["note"].startswith("the rule is retired; round v1.1.0's panel read it L/L/K;")
+    assert rows[images[5]]["decision"] == "kept" and rows[images[5]]["note"] == \
+        "a plain digit; stands after blind round v1.1.0 (a panel read it L/L/K, a control)"
+    again = run(root, *decide)
+    assert again.exit_code == 2 and "already holds decisions" in again.stderr
+    recorded = run(root, "blind", "record", str(sheet), "--redecided", str(disagreements))
+    assert recorded.exit_code == 0, recorded.output
+    assert "2 changed (2 now listed, 0 now kept), 1 stand" in recorded.stdout
+    listed = {r["index"]: r for r in read(root / "train.csv")}
+    assert listed[images[0][1]]["reason"] == "deformed" and images[5][1] not in listed
