@@ -771,10 +771,11 @@ def review_consistency_draw(ws: Workspace, round_: str, part: str, ranking: Path
                             out: Path | None, per_sheet: int) -> None:
     """Draw a pass: order.csv, sheets, and the fresh-look CSV to fill in (printed last)."""
     from . import consistency
+    from . import review as reviews
 
     ws.require_working("review consistency draw")
     round_ = normalize_version(round_)
-    family = consistency.read_images(only) if only is not None else None
+    family = reviews.read_images(only) if only is not None else None
     population = consistency.draw(ws, ranking, round_, part, decision, split, (doubt_min, doubt_max), sample, seed,
                                   family)
     click.echo(f"{population.size} recorded decisions in the stratum ({population.covered} more covered by earlier "
@@ -867,7 +868,7 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     import re as regex
     from collections import Counter
 
-    from . import consistency, reader
+    from . import reader
     from . import review as reviews
 
     ws.require_working("review reader draw")
@@ -889,7 +890,7 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
                      for c in reviews.ranking_candidates(ranking, "ranking")}
     panel = reader.draw(reviews.load_record(ws, "working"), reviews.load_blind(ws), reader.read_family(family),
                         {"listed": listed_controls, "kept": kept_controls}, wanted, exclude_notes, seed, predicted,
-                        set().union(*(consistency.read_images(path) for path in leave_out)))
+                        set().union(*(reviews.read_images(path) for path in leave_out)))
     strata = Counter(stratum for _, stratum in panel.images)
     for stratum in sorted(strata):
         drawn_from = f" (drawn from {panel.eligible[stratum]})" if stratum in panel.eligible else ""

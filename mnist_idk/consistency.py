@@ -94,15 +94,6 @@ def read_ranking(path: Path) -> dict[tuple[str, int], dict[str, str]]:
     return out
 
 
-def read_images(path: Path) -> set[tuple[str, int]]:
-    """A CSV of ``split,index`` (other columns ignored): a family picked by hand, e.g. by the notes."""
-    rows, problems = review.read_table(path, ("split", "index"))
-    images = {(row["split"], review.parse_index(path, line, row["split"], row["index"], problems)) for line, row in rows}
-    if problems:
-        raise MnistIdkError("\n".join(map(str, problems)))
-    return images
-
-
 def draw(ws: Workspace, ranking: Path, round_: str, part: str, decision: str = "all", split: str = "all",
          doubt: tuple[float, float] = (0.0, 1.0), sample: int | None = None, seed: int = 0,
          only: set[tuple[str, int]] | None = None) -> Population:

@@ -146,6 +146,15 @@ def read_table(path: Path, needs: Sequence[str]) -> tuple[list[tuple[int, dict[s
     return rows, problems
 
 
+def read_images(path: Path) -> set[tuple[str, int]]:
+    """The images of a CSV with ``split,index`` (other columns ignored): a family picked by hand, a strata file."""
+    rows, problems = read_table(path, ("split", "index"))
+    images = {(row["split"], parse_index(path, line, row["split"], row["index"], problems)) for line, row in rows}
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    return images
+
+
 def read_rows(path: Path, columns: Sequence[str]) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
     """(line, fields) of a CSV with exactly ``columns``; format problems with file:line."""
     text, problems = read_text(path)
