@@ -198,16 +198,25 @@ def write_disagreements(comparison: Comparison, splits: Mapping[str, Split], she
     so the parts of one round in one folder keep their own; a CSV already holding decisions is never
     overwritten (running ``record`` again without ``--redecided`` would lose them).
     """
-    name = "disagreements-" + Path(sheet).stem.removeprefix("blind-")
-    target = Path(sheet).parent / f"{name}.csv"
+    target = disagreements_path(sheet)
     if target.is_file():
-        rows, _ = review.read_rows(target, review.DECISION_COLUMNS)
-        if any(fields[review.DECISION_COLUMNS.index("decision")] for _, fields in rows):
-            raise MnistIdkError(f"{target} already holds decisions: record them with `mnist-idk review blind record "
-                                f"{sheet} --redecided {target}`, or move it away to write the disagreements again")
+        refuse_if_decided(target, review.read_rows(target, review.DECISION_COLUMNS)[0], sheet,
+                          ", or move it away to write the disagreements again")
     candidates = [Candidate(b.split, b.index, b.original, b.predicted, ";".join(first.sources))
                   for b, first in comparison.disagreements]
-    return review.write_batch(candidates, splits, Path(sheet).parent, name, per_sheet=10)
+    return review.write_batch(candidates, splits, target.parent, target.stem, per_sheet=10)
+
+
+def disagreements_path(sheet: Path) -> Path:
+    """Where ``record`` writes a sheet's disagreements: beside it, ``blind-X.csv`` -> ``disagreements-X.csv``."""
+    return Path(sheet).parent / f"disagreements-{Path(sheet).stem.removeprefix('blind-')}.csv"
+
+
+def refuse_if_decided(target: Path, rows: Sequence[tuple[int, list[str]]], sheet: Path, hint: str = "") -> None:
+    """Raise if the disagreements CSV ``target`` already holds a decision: it is to be recorded, not rewritten."""
+    if any(fields[review.DECISION_COLUMNS.index("decision")] for _, fields in rows):
+        raise MnistIdkError(f"{target} already holds decisions: record them with `mnist-idk review blind record "
+                            f"{sheet} --redecided {target}`{hint}")
 
 
 def record(ws: Workspace, comparison: Comparison, redecided: Path | None, labels) -> dict[str, int]:

@@ -97,8 +97,10 @@ def strata(agreement, suffix: str = "", intervals: bool = False) -> str:
     from .metrics import wilson
 
     def interval(agree: int, count: int) -> str:
+        if not intervals:
+            return ""
         low, high = wilson(agree, count)
-        return f", 95% interval {low:.0%}-{high:.0%}" if intervals else ""
+        return f", 95% interval {low:.0%}-{high:.0%}"
 
     return "; ".join(f"first {first}: {agree} of {count}{suffix}{interval(agree, count)}"
                      for first, (agree, count) in (("listed", agreement.listed), ("kept", agreement.kept)) if count)
@@ -996,15 +998,7 @@ def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple
     from . import review as reviews
 
     ws.require_working("review reader decide")
-    looks: dict[tuple[str, int], str] = {}
-    if seen is not None:
-        rows, problems = reviews.read_table(seen, ("split", "index", "seen"))
-        for line, row in rows:
-            position = reviews.parse_index(seen, line, row["split"], row["index"], problems)
-            if position is not None:
-                looks[row["split"], position] = row["seen"].strip()
-        if problems:
-            raise MnistIdkError("\n".join(map(str, problems)))
+    looks = reader.read_seen(seen) if seen is not None else {}
     lists = curation.load(ws)
     listed = {(name, e.index): (e.reason, e.note) for name, entries in lists.entries.items() for e in entries}
     target, counts = reader.decide(sheet, strata, reviews.load_record(ws, "working"), listed, set(change), looks, why)

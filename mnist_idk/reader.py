@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from . import review
-from .blind import SHEET_COLUMNS
+from .blind import SHEET_COLUMNS, disagreements_path, refuse_if_decided
 from .curation import REASONS, Problem
 from .errors import MnistIdkError
 from .raw import SPLITS, Split
@@ -380,7 +380,7 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     the words of the rule under question) narrow the pool; ``leave_out`` keeps out images another
     draw of the same round holds (its readings not yet recorded). Deterministic for a seed.
     """
-    now = {(split, r.index): r for split in SPLITS for r in record.get(split, ())}
+    now = by_image(record)
     missing = sorted(image for image in family if image not in now)
     if missing:
         raise MnistIdkError(f"{len(missing)} image(s) of the family are not in the review record (a panel reads "
@@ -407,6 +407,24 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
         chosen += [(candidate(now[image], predicted), CONTROLS[decision]) for image in rng.sample(pool, count)]
     chosen.sort(key=lambda pair: (SPLITS.index(pair[0].split), pair[0].index))
     return Panel(chosen, eligible)
+
+
+def by_image(record: Mapping[str, Sequence[review.Reviewed]]) -> dict[tuple[str, int], review.Reviewed]:
+    """The record's decisions keyed by (split, index)."""
+    return {(split, r.index): r for split in SPLITS for r in record.get(split, ())}
+
+
+def read_seen(path: Path) -> dict[tuple[str, int], str]:
+    """What the curator saw, large, per image: a CSV split,index,seen (``decide`` needs it for every change)."""
+    rows, problems = review.read_table(Path(path), ("split", "index", "seen"))
+    looks = {}
+    for line, row in rows:
+        position = review.parse_index(path, line, row["split"], row["index"], problems)
+        if position is not None:
+            looks[row["split"], position] = row["seen"].strip()
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    return looks
 
 
 def candidate(reviewed: review.Reviewed, predicted: Mapping[tuple[str, int], int] | None) -> Candidate:
@@ -449,18 +467,16 @@ def decide(sheet: Path, strata: Path, record: Mapping[str, Sequence[review.Revie
     image to its list's (reason, note). Nothing is written if anything is missing.
     """
     sheet, strata = Path(sheet), Path(strata)
-    target = sheet.parent / f"disagreements-{sheet.stem.removeprefix('blind-')}.csv"
+    target = disagreements_path(sheet)
     rows, problems = review.read_rows(target, review.DECISION_COLUMNS)
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)) + "\n(run `mnist-idk review blind record SHEET` first: it "
                             "writes the disagreements)")
+    refuse_if_decided(target, rows, sheet)
     at = review.DECISION_COLUMNS.index
-    if any(fields[at("decision")] for _, fields in rows):
-        raise MnistIdkError(f"{target} already holds decisions: record them with `mnist-idk review blind record "
-                            f"{sheet} --redecided {target}`")
     panel = {_image(row): row for _, row in read_csv(sheet, ("round", *SHEET_NEEDS))}
     where = {_image(row): row["stratum"] for _, row in read_csv(strata, STRATA_COLUMNS)}
-    now = {(split, r.index): r for split in SPLITS for r in record.get(split, ())}
+    now = by_image(record)
     unknown = sorted(change - set(where.values()))
     if unknown:
         raise MnistIdkError(f"--change {', '.join(unknown)}: no such stratum in {strata} "
