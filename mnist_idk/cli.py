@@ -1012,8 +1012,11 @@ def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple
               help="A CSV split,index,stratum naming the stratum of every image on SHEET (a family, its controls).")
 @click.option("--compare", "comparisons", multiple=True, metavar="STRATUM:CONTROL",
               help="Also test whether the panel kept STRATUM more often than CONTROL (one-sided Fisher exact p).")
+@click.option("--per-image", "per_image", multiple=True, metavar="STRATUM:CONTROL",
+              help="Also ask, for each image of STRATUM alone, whether its readers kept it more often than they "
+                   "keep CONTROL's images (every reader's vote counted): for a few contested images.")
 @handle_errors
-def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...]) -> None:
+def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...], per_image: tuple[str, ...]) -> None:
     """A filled SHEET's decisions by stratum: what a round's rule is decided on.
 
     \b
@@ -1022,16 +1025,23 @@ def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...])
     Each stratum's share kept comes with its 95% (Wilson) interval. A round that retires a rule
     asks whether a panel keeps the rule's images more often than it keeps ordinary listings (a
     lenient panel keeps both): --compare prints that p for each pair.
+
+    A family of a few images has no power against its controls (3 of 4 kept against 1 of 15 is
+    p = 0.016). --per-image asks of each image alone: with r the upper end of the 95% interval of
+    the readers' keep rate on CONTROL (votes, not majorities), how likely would readers keeping at
+    rate r keep it as often as they did? It prints that p beside 0.01 divided by the images asked.
     """
     from . import reader
     from .metrics import wilson
 
     counts = reader.tally(sheet, strata)
     pairs = [comparison.partition(":")[::2] for comparison in comparisons]
-    for comparison, pair in zip(comparisons, pairs):  # every pair checked before anything is printed
-        missing = [s for s in pair if s not in counts]
+    singles = [comparison.partition(":")[::2] for comparison in per_image]
+    for option, comparison, pair in [*(("--compare", c, p) for c, p in zip(comparisons, pairs)),
+                                     *(("--per-image", c, p) for c, p in zip(per_image, singles))]:
+        missing = [s for s in pair if s not in counts]  # every pair checked before anything is printed
         if missing:
-            raise MnistIdkError(f"--compare {comparison}: no stratum {', '.join(map(repr, missing))} in {strata} "
+            raise MnistIdkError(f"{option} {comparison}: no stratum {', '.join(map(repr, missing))} in {strata} "
                                 f"(strata: {', '.join(sorted(counts))})")
     for stratum in sorted(counts):
         c = counts[stratum]
@@ -1043,6 +1053,18 @@ def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...])
         p = reader.kept_more_often(a["kept"], sum(a.values()), b["kept"], sum(b.values()))
         click.echo(f"{name} kept {a['kept']} of {sum(a.values())} against {control} {b['kept']} of {sum(b.values())}: "
                    f"one-sided Fisher exact p = {p:.2g}")
+    if singles:
+        votes = reader.votes(sheet, strata)
+    for name, control in singles:
+        control_votes = "".join(v for _, _, v in votes[control]).replace("/", "")
+        bound = 0.01 / len(votes[name])
+        for split, index, vote in votes[name]:
+            readers = vote.replace("/", "")
+            rate, p = reader.kept_beyond_controls(readers.count("K"), len(readers), control_votes.count("K"),
+                                                  len(control_votes))
+            click.echo(f"{name} {split} {index}: {vote}, kept by {readers.count('K')} of {len(readers)}; against "
+                       f"{control}'s {control_votes.count('K')} of {len(control_votes)} votes kept (rate at most "
+                       f"{rate:.0%}): p = {p:.2g}, {'under' if p < bound else 'not under'} 0.01/{len(votes[name])}")
 
 
 @review.command("status")

@@ -32,6 +32,7 @@ from . import review
 from .blind import SHEET_COLUMNS, disagreements_path, refuse_if_decided
 from .curation import REASONS, Problem
 from .errors import MnistIdkError
+from .metrics import wilson
 from .raw import SPLITS, Split
 from .review import Candidate
 from .sheet import save_png
@@ -313,14 +314,30 @@ def kept_more_often(kept: int, total: int, control_kept: int, control_total: int
                for k in range(kept, min(total, keeps) + 1)) / ways
 
 
-def tally(sheet: Path, strata: Path) -> dict[str, Counter]:
-    """Decisions of a filled sheet by stratum (a CSV split,index,stratum naming each image of the sheet)."""
+def kept_beyond_controls(kept: int, readers: int, control_kept: int, control_votes: int) -> tuple[float, float]:
+    """(rate, p) for one image: does its panel keep it more often than these readers keep listings?
+
+    ``rate`` is the upper end of the 95% Wilson interval of the readers' keep rate on listed
+    controls (every reader's vote counted), a lenient guess at how often they keep a listing that
+    should stand; ``p`` is the chance that ``readers`` readers, each keeping at that rate, keep the
+    image at least ``kept`` times. For a few images asked one by one, where a family's share
+    against the controls' share has no power (3 of 4 against 1 of 15 is p = 0.016).
+    """
+    if not (0 <= kept <= readers and 0 <= control_kept <= control_votes) or control_votes == 0:
+        raise ValueError("counts must satisfy 0 <= kept <= readers and 0 <= control_kept <= control_votes > 0")
+    rate = wilson(control_kept, control_votes)[1]
+    p = sum(comb(readers, k) * rate ** k * (1 - rate) ** (readers - k) for k in range(kept, readers + 1))
+    return rate, min(1.0, p)
+
+
+def _by_stratum(sheet: Path, strata: Path) -> dict[str, list[dict[str, str]]]:
+    """A filled sheet's rows by stratum (a CSV split,index,stratum naming each image of the sheet)."""
     sheet, strata = Path(sheet), Path(strata)
     rows = read_csv(strata, ("split", "index", "stratum"))
     where = {_image(row): row["stratum"] for _, row in rows}
     decided = read_csv(sheet, SHEET_NEEDS)
     problems: list[Problem] = []
-    out: dict[str, Counter] = {}
+    out: dict[str, list[dict[str, str]]] = {}
     for line, row in decided:
         stratum = where.get(_image(row))
         if stratum is None:
@@ -329,10 +346,24 @@ def tally(sheet: Path, strata: Path) -> dict[str, Counter]:
             problems.append(Problem(sheet, line, f"decision {row['decision']!r} is not listed, kept or unsure "
                                                  "(fill the sheet first)"))
         else:
-            out.setdefault(stratum, Counter())[row["decision"]] += 1
+            out.setdefault(stratum, []).append(row)
     if problems:
         raise MnistIdkError(f"{len(problems)} problem(s):\n" + "\n".join(map(str, problems)))
     return out
+
+
+def tally(sheet: Path, strata: Path) -> dict[str, Counter]:
+    """Decisions of a filled sheet by stratum (a CSV split,index,stratum naming each image of the sheet)."""
+    return {stratum: Counter(row["decision"] for row in rows) for stratum, rows in _by_stratum(sheet, strata).items()}
+
+
+def votes(sheet: Path, strata: Path) -> dict[str, list[tuple[str, int, str]]]:
+    """Every reader's vote on each image of a filled sheet, by stratum: (split, index, "K/K/L").
+
+    A sheet filled by one reader has one vote an image, its decision's letter.
+    """
+    return {stratum: [(row["split"], int(row["index"]), votes_of(row["note"]) or row["decision"][0].upper())
+                      for row in rows] for stratum, rows in _by_stratum(sheet, strata).items()}
 
 
 @dataclass(frozen=True)

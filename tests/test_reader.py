@@ -252,6 +252,47 @@ def test_tally_counts_a_filled_sheet_by_stratum_and_compares(root, sheet, tmp_pa
     assert missing.exit_code == 2 and f"{sheet}:3: " in missing.stderr and "has no stratum" in missing.stderr
 
 
+def test_kept_beyond_controls_is_a_binomial_tail_at_the_controls_upper_keep_rate():
+    # Wilson's 95% upper end for 10 of 100 is 0.17437 (statsmodels' proportion_confint, method="wilson").
+    rate, p = reader.kept_beyond_controls(5, 5, 10, 100)
+    assert rate == pytest.approx(0.174366, abs=1e-5) and p == pytest.approx(rate ** 5, rel=1e-12)
+    _, four = reader.kept_beyond_controls(4, 5, 10, 100)
+    assert four == pytest.approx(5 * rate ** 4 * (1 - rate) + rate ** 5, rel=1e-12)
+    assert reader.kept_beyond_controls(0, 5, 10, 100)[1] == pytest.approx(1.0)
+    assert reader.kept_beyond_controls(5, 5, 0, 100)[1] < reader.kept_beyond_controls(5, 5, 30, 100)[1]
+    for bad in ((6, 5, 1, 10), (1, 5, 11, 10), (1, 5, 0, 0)):
+        with pytest.raises(ValueError):
+            reader.kept_beyond_controls(*bad)
+
+
+def test_tally_per_image_reads_each_readers_vote(root, sheet, tmp_path):
+    rows = read(sheet)
+    strata = tmp_path / "strata.csv"
+    write(strata, ["split", "index", "stratum"],
+          [{"split": r["split"], "index": r["index"], "stratum": "asked" if i < 2 else "control"}
+           for i, r in enumerate(rows)])
+    votes = ["K/K/K/K/K", "K/K/K/L/K"] + ["K/K/L/L/L"] * 3 + ["L/L/L/L/L"] * 4 + ["L/L/U/L/L"]  # controls: 6 of 40
+    for r, vote in zip(rows, votes):
+        majority = "kept" if vote.count("K") > 2 else "listed"
+        r.update(decision=majority, reason="" if majority == "kept" else "ambiguous",
+                 note=f"5 blind readers {vote}: (1) ...")
+    write(sheet, list(rows[0]), rows)
+    result = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata),
+                                       "--per-image", "asked:control"])
+    assert result.exit_code == 0, result.output
+    five, four = (reader.kept_beyond_controls(k, 5, 6, 40) for k in (5, 4))
+    assert result.stdout.splitlines()[2:] == [
+        f"asked {rows[0]['split']} {rows[0]['index']}: K/K/K/K/K, kept by 5 of 5; against control's 6 of 40 votes "
+        f"kept (rate at most {five[0]:.0%}): p = {five[1]:.2g}, under 0.01/2",
+        f"asked {rows[1]['split']} {rows[1]['index']}: K/K/K/L/K, kept by 4 of 5; against control's 6 of 40 votes "
+        f"kept (rate at most {four[0]:.0%}): p = {four[1]:.2g}, not under 0.01/2"]
+    assert five[1] < 0.005 < four[1]
+    bad = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata),
+                                    "--per-image", "asked:controls"])
+    assert bad.exit_code == 2 and "--per-image asked:controls: no stratum 'controls'" in bad.stderr
+    assert bad.stdout == ""
+
+
 @pytest.fixture
 def panel_root(tmp_path, labels):
     """Train 1-12 listed and 20-30 kept; a blind record that agrees once on 1-8 and 20-29 (and on the rest not so)."""
