@@ -975,12 +975,17 @@ def review_reader_fill(sheet: Path, decisions: tuple[Path, ...], keys: tuple[Pat
                    "every other disagreement stands.")
 @click.option("--seen", type=click.Path(dir_okay=False, path_type=Path),
               help="A CSV split,index,seen: what the curator saw, large, for every image that changes.")
+@click.option("--per-image", "per_image", metavar="STRATUM:CONTROL",
+              help="Decide STRATUM's listings one by one: a listing the panel keeps is kept iff at least "
+                   "--at-least readers keep it and `tally --per-image`'s p is under 0.01 / its images.")
+@click.option("--at-least", type=click.IntRange(min=1),
+              help="With --per-image: the readers who must keep an image (e.g. 4 of a panel of 5).")
 @click.option("--why", default="", help="Why these strata change, put before each changed note "
                                         "(e.g. 'round v1.30.0 retired the faint-bridge rule').")
 @handle_errors
 @with_workspace
 def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple[str, ...], seen: Path | None,
-                         why: str) -> None:
+                         per_image: str | None, at_least: int | None, why: str) -> None:
     """Decide a panel round's disagreements by its rule: --change strata take the panel's majority, the rest stand.
 
     \b
@@ -993,6 +998,9 @@ def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple
     read it (e.g. K/K/L) and what you saw (--seen: required for every change); each image that
     stands keeps its decision and note, with how the panel read it. Without --change (a round
     whose rule was not met), everything stands. Nothing is written if anything is missing.
+
+    For a few contested listings (rounds v1.33.0 on), --per-image STRATUM:CONTROL --at-least N
+    decides each image of STRATUM alone against the readers' keep rate on CONTROL.
     """
     from . import curation, reader
     from . import review as reviews
@@ -1001,7 +1009,17 @@ def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple
     looks = reader.read_seen(seen) if seen is not None else {}
     lists = curation.load(ws)
     listed = {(name, e.index): (e.reason, e.note) for name, entries in lists.entries.items() for e in entries}
-    target, counts = reader.decide(sheet, strata, reviews.load_record(ws, "working"), listed, set(change), looks, why)
+    if (per_image is None) != (at_least is None):
+        raise MnistIdkError("--per-image and --at-least go together: the stratum, and how many readers must keep")
+    chosen: set[tuple[str, int]] = set()
+    if per_image is not None:
+        stratum, _, control = per_image.partition(":")
+        _, rule = reader.kept_alone(sheet, strata, stratum, control, at_least)
+        chosen = {image for image, (_, _, passes) in rule.items() if passes}
+        for (split, index), (vote, p, passes) in rule.items():
+            click.echo(f"{split} {index}: {vote}, p = {p:.2g}: {'kept by the rule' if passes else 'not kept'}", err=True)
+    target, counts = reader.decide(sheet, strata, reviews.load_record(ws, "working"), listed, set(change), looks, why,
+                                   chosen)
     click.echo(f"{target}: {counts['changed']} take the panel's majority, {counts['stand']} stand; record them with "
                f"`mnist-idk review blind record {sheet} --redecided {target}`")
 
@@ -1053,18 +1071,13 @@ def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...],
         p = reader.kept_more_often(a["kept"], sum(a.values()), b["kept"], sum(b.values()))
         click.echo(f"{name} kept {a['kept']} of {sum(a.values())} against {control} {b['kept']} of {sum(b.values())}: "
                    f"one-sided Fisher exact p = {p:.2g}")
-    if singles:
-        votes = reader.votes(sheet, strata)
     for name, control in singles:
-        control_votes = "".join(v for _, _, v in votes[control]).replace("/", "")
-        bound = 0.01 / len(votes[name])
-        for split, index, vote in votes[name]:
+        (control_kept, control_votes, rate), rule = reader.kept_alone(sheet, strata, name, control)
+        for (split, index), (vote, p, under) in rule.items():
             readers = vote.replace("/", "")
-            rate, p = reader.kept_beyond_controls(readers.count("K"), len(readers), control_votes.count("K"),
-                                                  len(control_votes))
             click.echo(f"{name} {split} {index}: {vote}, kept by {readers.count('K')} of {len(readers)}; against "
-                       f"{control}'s {control_votes.count('K')} of {len(control_votes)} votes kept (rate at most "
-                       f"{rate:.0%}): p = {p:.2g}, {'under' if p < bound else 'not under'} 0.01/{len(votes[name])}")
+                       f"{control}'s {control_kept} of {control_votes} votes kept (rate at most "
+                       f"{rate:.0%}): p = {p:.2g}, {'under' if under else 'not under'} 0.01/{len(rule)}")
 
 
 @review.command("status")

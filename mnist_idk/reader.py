@@ -486,13 +486,36 @@ def votes_of(note: str) -> str:
     return match.group(1) if match else ""
 
 
+def kept_alone(sheet: Path, strata: Path, stratum: str, control: str, at_least: int = 0, alpha: float = 0.01
+               ) -> tuple[tuple[int, int, float], dict[tuple[str, int], tuple[str, float, bool]]]:
+    """The per-image rule (rounds v1.33.0 on) on a filled sheet: ``control``'s votes, and each image of ``stratum``.
+
+    Returns ((control keeps, control votes, their upper keep rate), {image: (votes, p, kept)}):
+    an image is kept iff at least ``at_least`` readers keep it and p (``kept_beyond_controls``)
+    is under ``alpha`` divided by the images of the stratum.
+    """
+    votes_by = votes(sheet, strata)
+    missing = [s for s in (stratum, control) if s not in votes_by]
+    if missing:
+        raise MnistIdkError(f"no stratum {', '.join(map(repr, missing))} in {strata} "
+                            f"(strata: {', '.join(sorted(votes_by))})")
+    control_votes = "".join(v for _, _, v in votes_by[control]).replace("/", "")
+    out, rate = {}, 0.0
+    for split, index, vote in votes_by[stratum]:
+        readers = vote.replace("/", "")
+        rate, p = kept_beyond_controls(readers.count("K"), len(readers), control_votes.count("K"), len(control_votes))
+        out[split, index] = vote, p, readers.count("K") >= at_least and p < alpha / len(votes_by[stratum])
+    return (control_votes.count("K"), len(control_votes), rate), out
+
+
 def decide(sheet: Path, strata: Path, record: Mapping[str, Sequence[review.Reviewed]],
            listed: Mapping[tuple[str, int], tuple[str, str]], change: set[str], seen: Mapping[tuple[str, int], str],
-           why: str = "") -> tuple[Path, Counter]:
+           why: str = "", kept: frozenset[tuple[str, int]] | set[tuple[str, int]] = frozenset()) -> tuple[Path, Counter]:
     """Fill the disagreements ``review blind record`` wrote for ``sheet``, by the round's rule.
 
     An image of a stratum in ``change`` takes the panel's majority (listed or kept; unsure
-    stands), and its note says why (``why``), how the panel read it and what the curator saw
+    stands), and so does a listed image in ``kept`` that the panel keeps (a per-image rule's,
+    ``kept_alone``); its note says why (``why``), how the panel read it and what the curator saw
     (``seen``: every such image needs one, so no change goes in unseen). Every other disagreement
     stands: the recorded decision, its note added how the panel read it. ``listed`` maps a listed
     image to its list's (reason, note). Nothing is written if anything is missing.
@@ -521,7 +544,8 @@ def decide(sheet: Path, strata: Path, record: Mapping[str, Sequence[review.Revie
             problems.append(Problem(target, line, f"{image[0]} {image[1]} is not in {missing}"))
             continue
         votes = votes_of(read["note"]) or read["decision"]
-        if stratum in change and read["decision"] in ("listed", "kept"):
+        if (stratum in change and read["decision"] in ("listed", "kept")
+                or image in kept and first.decision == "listed" and read["decision"] == "kept"):
             if not seen.get(image):
                 problems.append(Problem(target, line, f"{image[0]} {image[1]} changes to {read['decision']}: say what "
                                                       "you saw, large, in --seen"))

@@ -456,3 +456,38 @@ def test_decide_takes_the_panel_where_the_rule_was_met_and_lets_the_rest_stand(r
     assert "2 changed (2 now listed, 0 now kept), 1 stand" in recorded.stdout
     listed = {r["index"]: r for r in read(root / "train.csv")}
     assert listed[images[0][1]]["reason"] == "deformed" and images[5][1] not in listed
+
+
+def test_decide_per_image_keeps_a_listing_only_where_enough_readers_keep_it_beyond_the_controls(panel_root, tmp_path):
+    family = tmp_path / "family.csv"
+    write(family, ["split", "index", "stratum"], [{"split": "train", "index": i, "stratum": "contested"} for i in (11, 12)])
+    drawn = draw(panel_root, family, tmp_path / "p", "--listed-controls", "7", "--kept-controls", "2",
+                 "--exclude-notes", "BRIDGE", "--digits", "0,1,2,3,4,5,6,7,8,9")
+    assert drawn.exit_code == 0, drawn.output
+    sheet, strata = tmp_path / "p" / "blind-v1.3.0.csv", tmp_path / "p" / "strata.csv"
+    stratum = {r["index"]: r["stratum"] for r in read(strata)}
+    order = [r["index"] for r in read(sheet)]
+    # Train 11 kept by all three readers, 12 by two; every listed control listed by all three (0 of 21 votes kept).
+    listed_by = {n: {"11": 0, "12": 1}.get(i, 3 if stratum[i] == "control-listed" else 0) for n, i in enumerate(order)}
+    fill_panel(panel_root, sheet, tmp_path, listed_by)
+    assert run(panel_root, "blind", "record", str(sheet)).exit_code == 0
+    seen = tmp_path / "seen.csv"
+    write(seen, ["split", "index", "seen"], [{"split": "train", "index": "11", "seen": "a plain 4"}])
+    decide = ["reader", "decide", str(sheet), "--strata", str(strata), "--seen", str(seen), "--why", "kept alone"]
+    alone = run(panel_root, *decide, "--per-image", "contested:control-listed")
+    assert alone.exit_code == 2 and "--per-image and --at-least go together" in alone.stderr
+    result = run(panel_root, *decide, "--per-image", "contested:control-listed", "--at-least", "3")
+    assert result.exit_code == 0, result.output
+    # 3 of 3 against a keep rate of at most 15.5% (0 of 21): p = 0.0037 < 0.01/2; 12 has only 2 of 3.
+    _, p = reader.kept_beyond_controls(3, 3, 0, 21)
+    assert 0.003 < p < 0.005 and f"train 11: K/K/K, p = {p:.2g}: kept by the rule" in result.stderr
+    assert "train 12: L/K/K" in result.stderr and "not kept" in result.stderr
+    assert "1 take the panel's majority, 1 stand" in result.stdout
+    rows = {r["index"]: r for r in read(tmp_path / "p" / "disagreements-v1.3.0.csv")}
+    assert rows["11"]["decision"] == "kept" and rows["11"]["note"].startswith("kept alone; round v1.3.0's panel read it K/K/K")
+    assert rows["12"]["decision"] == "listed" and "stands after blind round v1.3.0 (a panel read it L/K/K)" in rows["12"]["note"]
+    # Both conditions count: with 4 readers asked, 3 of 3 is not enough, however small p.
+    (kept, votes, rate), rule = reader.kept_alone(sheet, strata, "contested", "control-listed", at_least=4)
+    assert (kept, votes) == (0, 21) and rule[("train", 11)] == ("K/K/K", p, False)
+    with pytest.raises(MnistIdkError, match="no stratum 'family'"):
+        reader.kept_alone(sheet, strata, "family", "control-listed")
