@@ -901,6 +901,49 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
         click.echo(str(path))
 
 
+@review_reader.command("contested")
+@click.option("--kind", type=click.Choice(["panels-kept", "one-reader-kept"]), multiple=True,
+              help="Only this kind (repeatable).  [default: both]")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write them as a family CSV (split,index,stratum; the stratum is the kind) for "
+                   "`review reader draw`; never overwritten.")
+@handle_errors
+@with_workspace
+def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | None) -> None:
+    """The listings the blind readings doubt: the next per-image round's family.
+
+    \b
+    mnist-idk review reader contested --out family.csv
+    mnist-idk review reader draw family.csv --round v1.36.0 --listed-controls 20
+
+    panels-kept: every panel that read it (two or more) kept it by majority; one-reader-kept: no
+    panel has read it, and a blind reader reading alone kept it. Each stood because the rule of its round
+    was about a family, or one reader is not enough; ask of each alone (`review reader decide
+    --per-image`). Prints each with its votes and note.
+    """
+    from . import reader
+    from . import review as reviews
+
+    record = reviews.load_record(ws, "working")
+    checks = reviews.load_blind(ws)
+    found = {image: k for image, k in reader.contested(record, checks).items() if not kind or k in kind}
+    if out is not None and out.exists():
+        raise MnistIdkError(f"{out} already exists; nothing written (use another --out)")
+    now = reader.by_image(record)
+    votes: dict[tuple[str, int], list[str]] = {}
+    for check in checks:
+        votes.setdefault((check.split, check.index), []).append(
+            f"{check.round} {reader.votes_of(check.blind_note) or check.blind[0].upper()}")
+    for (split, index), k in found.items():
+        click.echo(f"{k}: {split} {index} (label {now[split, index].original}; {', '.join(votes[split, index])}): "
+                   f"{now[split, index].note[:120]}")
+    counts = {k: sum(v == k for v in found.values()) for k in reader.CONTESTED if not kind or k in kind}
+    click.echo(", ".join(f"{n} {k}" for k, n in counts.items()), err=True)
+    if out is not None:
+        reviews.write_files({out: reviews.csv_text(reader.STRATA_COLUMNS, [[s, i, k] for (s, i), k in found.items()])})
+        click.echo(str(out), err=True)
+
+
 @review_reader.command("make")
 @click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),

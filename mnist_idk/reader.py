@@ -440,6 +440,34 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     return Panel(chosen, eligible)
 
 
+CONTESTED = ("panels-kept", "one-reader-kept")
+
+
+def contested(record: Mapping[str, Sequence[review.Reviewed]],
+              checks: Sequence[review.BlindCheck]) -> dict[tuple[str, int], str]:
+    """Listings the blind readings doubt, each with its kind: the families of rounds v1.35.0 and v1.36.0.
+
+    ``panels-kept``: listed now, read by two or more panels, and every panel's majority kept it.
+    ``one-reader-kept``: listed now, no panel has read it, and a blind reader (one, reading alone) kept it.
+    Either stood because a rule about families decided (or one reader is not enough): the
+    per-image rule (``kept_alone``) is the question to put to them.
+    """
+    now = by_image(record)
+    readings: dict[tuple[str, int], list[review.BlindCheck]] = {}
+    for check in checks:
+        readings.setdefault((check.split, check.index), []).append(check)
+    out = {}
+    for image, checked in readings.items():
+        if image not in now or now[image].decision != "listed":
+            continue
+        panels = [votes_of(c.blind_note) for c in checked if votes_of(c.blind_note)]
+        if len(panels) >= 2 and all(v.count("K") * 2 > len(v.replace("/", "")) for v in panels):
+            out[image] = CONTESTED[0]
+        elif not panels and any(c.blind == "kept" for c in checked):
+            out[image] = CONTESTED[1]
+    return dict(sorted(out.items(), key=lambda pair: (SPLITS.index(pair[0][0]), pair[0][1])))
+
+
 def by_image(record: Mapping[str, Sequence[review.Reviewed]]) -> dict[tuple[str, int], review.Reviewed]:
     """The record's decisions keyed by (split, index)."""
     return {(split, r.index): r for split in SPLITS for r in record.get(split, ())}

@@ -491,3 +491,33 @@ def test_decide_per_image_keeps_a_listing_only_where_enough_readers_keep_it_beyo
     assert (kept, votes) == (0, 21) and rule[("train", 11)] == ("K/K/K", p, False)
     with pytest.raises(MnistIdkError, match="no stratum 'family'"):
         reader.kept_alone(sheet, strata, "family", "control-listed")
+
+
+def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader_kept(panel_root, tmp_path):
+    blind = panel_root / "reviewed" / "blind_recheck.csv"
+    rows = read(blind)
+    def panel(round_, i, votes):
+        majority = "kept" if votes.count("K") * 2 > len(votes.replace("/", "")) else "listed"
+        return {**next(r for r in rows if r["index"] == str(i)), "round": round_, "blind": majority,
+                "blind_reason": "" if majority == "kept" else "ambiguous", "final": "listed",
+                "blind_note": f"3 blind readers {votes}: (1) ..."}
+    # Train 3: two panels, both keep; 4: one keeps, one lists; 5: one panel only; 9: one reader kept it.
+    extra = [panel("v1.2.0", 3, "K/K/L"), panel("v1.3.0", 3, "K/K/K"), panel("v1.2.0", 4, "K/K/K"),
+             panel("v1.3.0", 4, "L/L/K"), panel("v1.2.0", 5, "K/K/K")]
+    write(blind, list(rows[0]), sorted(rows + extra, key=lambda r: (r["round"], int(r["index"]))))
+    out = tmp_path / "family.csv"
+    result = run(panel_root, "reader", "contested", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert read(out) == [{"split": "train", "index": "3", "stratum": "panels-kept"},
+                         {"split": "train", "index": "9", "stratum": "one-reader-kept"}]
+    assert "1 panels-kept, 1 one-reader-kept" in result.stderr
+    assert "panels-kept: train 3 (label" in result.stdout and "v1.2.0 K/K/L, v1.3.0 K/K/K" in result.stdout
+    again = run(panel_root, "reader", "contested", "--out", str(out), "--kind", "panels-kept")
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    only = run(panel_root, "reader", "contested", "--kind", "one-reader-kept")
+    assert only.exit_code == 0 and "train 9" in only.stdout and "train 3 " not in only.stdout
+    # The family goes straight to a panel draw.
+    drawn = draw(panel_root, out, tmp_path / "p", "--listed-controls", "2", "--kept-controls", "1",
+                 "--digits", "0,1,2,3,4,5,6,7,8,9")
+    assert drawn.exit_code == 0, drawn.output
+    assert {r["index"]: r["stratum"] for r in read(tmp_path / "p" / "strata.csv")}["3"] == "panels-kept"
