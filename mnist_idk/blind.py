@@ -13,6 +13,7 @@ the working lists, in one atomic step, as ``review apply --redecide`` would.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +154,12 @@ def read_sheet(path: Path, labels) -> tuple[list[Blind], list[Problem]]:
         position = review.parse_index(path, line, split, index, problems)
         digit = review.parse_original(path, line, split, position, original, labels, problems) \
             if position is not None else None
-        review.check_decision(path, line, decision, reason, note, "listed or kept", problems)
+        if decision == "unsure" and re.match(r"\d+ blind readers", note):
+            problems.append(Problem(path, line, f"{split} {index}: the panel has no majority ({note.split(':')[0]}): "
+                                                "no reading to record; move the row out of the sheet (its votes "
+                                                "stay in the readers' files) or give it to a new panel"))
+        else:
+            review.check_decision(path, line, decision, reason, note, "listed or kept", problems)
         if position is None or digit is None or not review.first_time(path, line, split, position, seen, problems):
             continue
         out.append(Blind(round_, split, position, digit, int(predicted) if predicted.isdigit() else None,

@@ -521,3 +521,16 @@ def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader
                  "--digits", "0,1,2,3,4,5,6,7,8,9")
     assert drawn.exit_code == 0, drawn.output
     assert {r["index"]: r["stratum"] for r in read(tmp_path / "p" / "strata.csv")}["3"] == "panels-kept"
+
+
+def test_blind_record_says_what_to_do_with_a_panel_that_has_no_majority(root, sheet):
+    rows = read(sheet)
+    for n, r in enumerate(rows):
+        r.update(decision="unsure" if n == 0 else "kept", reason="",
+                 note="3 blind readers K/L/U: (1) kept: a 4" if n == 0 else "3 blind readers K/K/K: (1) kept")
+    write(sheet, list(rows[0]), rows)
+    result = run(root, "blind", "record", str(sheet))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert (f"{sheet}:2: {rows[0]['split']} {rows[0]['index']}: the panel has no majority (3 blind readers K/L/U): "
+            "no reading to record") in result.stderr
+    assert not (sheet.parent / "disagreements-v1.1.0.csv").exists()
