@@ -1023,12 +1023,15 @@ def review_reader_fill(sheet: Path, decisions: tuple[Path, ...], keys: tuple[Pat
                    "--at-least readers keep it and `tally --per-image`'s p is under 0.01 / its images.")
 @click.option("--at-least", type=click.IntRange(min=1),
               help="With --per-image: the readers who must keep an image (e.g. 4 of a panel of 5).")
+@click.option("--toward", type=click.Choice(["kept", "listed"]), default="kept", show_default=True,
+              help="With --per-image: keep listings (CONTROL: listed controls), or list keeps (CONTROL: kept "
+                   "controls, whose listing votes give the rate).")
 @click.option("--why", default="", help="Why these strata change, put before each changed note "
                                         "(e.g. 'round v1.30.0 retired the faint-bridge rule').")
 @handle_errors
 @with_workspace
 def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple[str, ...], seen: Path | None,
-                         per_image: str | None, at_least: int | None, why: str) -> None:
+                         per_image: str | None, at_least: int | None, toward: str, why: str) -> None:
     """Decide a panel round's disagreements by its rule: --change strata take the panel's majority, the rest stand.
 
     \b
@@ -1043,7 +1046,8 @@ def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple
     whose rule was not met), everything stands. Nothing is written if anything is missing.
 
     For a few contested listings (rounds v1.33.0 on), --per-image STRATUM:CONTROL --at-least N
-    decides each image of STRATUM alone against the readers' keep rate on CONTROL.
+    decides each image of STRATUM alone against the readers' keep rate on CONTROL; with --toward
+    listed, contested keeps against the readers' listing rate on kept controls.
     """
     from . import curation, reader
     from . import review as reviews
@@ -1054,13 +1058,14 @@ def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple
     listed = {(name, e.index): (e.reason, e.note) for name, entries in lists.entries.items() for e in entries}
     if (per_image is None) != (at_least is None):
         raise MnistIdkError("--per-image and --at-least go together: the stratum, and how many readers must keep")
-    chosen: set[tuple[str, int]] = set()
+    chosen: dict[tuple[str, int], str] = {}
     if per_image is not None:
         stratum, _, control = per_image.partition(":")
-        _, rule = reader.kept_alone(sheet, strata, stratum, control, at_least)
-        chosen = {image for image, (_, _, passes) in rule.items() if passes}
+        _, rule = reader.alone(sheet, strata, stratum, control, at_least, toward=toward)
+        chosen = {image: toward for image, (_, _, passes) in rule.items() if passes}
         for (split, index), (vote, p, passes) in rule.items():
-            click.echo(f"{split} {index}: {vote}, p = {p:.2g}: {'kept by the rule' if passes else 'not kept'}", err=True)
+            click.echo(f"{split} {index}: {vote}, p = {p:.2g}: {f'{toward} by the rule' if passes else 'not ' + toward}",
+                       err=True)
     target, counts = reader.decide(sheet, strata, reviews.load_record(ws, "working"), listed, set(change), looks, why,
                                    chosen)
     click.echo(f"{target}: {counts['changed']} take the panel's majority, {counts['stand']} stand; record them with "
@@ -1076,8 +1081,11 @@ def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple
 @click.option("--per-image", "per_image", multiple=True, metavar="STRATUM:CONTROL",
               help="Also ask, for each image of STRATUM alone, whether its readers kept it more often than they "
                    "keep CONTROL's images (every reader's vote counted): for a few contested images.")
+@click.option("--toward", type=click.Choice(["kept", "listed"]), default="kept", show_default=True,
+              help="With --per-image: count keeping votes (contested listings), or listing votes (contested keeps).")
 @handle_errors
-def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...], per_image: tuple[str, ...]) -> None:
+def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...], per_image: tuple[str, ...],
+                        toward: str) -> None:
     """A filled SHEET's decisions by stratum: what a round's rule is decided on.
 
     \b
@@ -1114,12 +1122,13 @@ def review_reader_tally(sheet: Path, strata: Path, comparisons: tuple[str, ...],
         p = reader.kept_more_often(a["kept"], sum(a.values()), b["kept"], sum(b.values()))
         click.echo(f"{name} kept {a['kept']} of {sum(a.values())} against {control} {b['kept']} of {sum(b.values())}: "
                    f"one-sided Fisher exact p = {p:.2g}")
+    letter = toward[0].upper()
     for name, control in singles:
-        (control_kept, control_votes, rate), rule = reader.kept_alone(sheet, strata, name, control)
+        (control_toward, control_votes, rate), rule = reader.alone(sheet, strata, name, control, toward=toward)
         for (split, index), (vote, p, under) in rule.items():
             readers = vote.replace("/", "")
-            click.echo(f"{name} {split} {index}: {vote}, kept by {readers.count('K')} of {len(readers)}; against "
-                       f"{control}'s {control_kept} of {control_votes} votes kept (rate at most "
+            click.echo(f"{name} {split} {index}: {vote}, {toward} by {readers.count(letter)} of {len(readers)}; "
+                       f"against {control}'s {control_toward} of {control_votes} votes {toward} (rate at most "
                        f"{rate:.0%}): p = {p:.2g}, {'under' if under else 'not under'} 0.01/{len(rule)}")
 
 

@@ -450,7 +450,7 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
     ``panels-kept``: listed now, read by two or more panels, and every panel's majority kept it.
     ``one-reader-kept``: listed now, no panel has read it, and a blind reader (one, reading alone) kept it.
     Either stood because a rule about families decided (or one reader is not enough): the
-    per-image rule (``kept_alone``) is the question to put to them.
+    per-image rule (``alone``) is the question to put to them.
     """
     now = by_image(record)
     readings: dict[tuple[str, int], list[review.BlindCheck]] = {}
@@ -514,14 +514,19 @@ def votes_of(note: str) -> str:
     return match.group(1) if match else ""
 
 
-def kept_alone(sheet: Path, strata: Path, stratum: str, control: str, at_least: int = 0, alpha: float = 0.01
-               ) -> tuple[tuple[int, int, float], dict[tuple[str, int], tuple[str, float, bool]]]:
+def alone(sheet: Path, strata: Path, stratum: str, control: str, at_least: int = 0, alpha: float = 0.01,
+          toward: str = "kept") -> tuple[tuple[int, int, float], dict[tuple[str, int], tuple[str, float, bool]]]:
     """The per-image rule (rounds v1.33.0 on) on a filled sheet: ``control``'s votes, and each image of ``stratum``.
 
-    Returns ((control keeps, control votes, their upper keep rate), {image: (votes, p, kept)}):
-    an image is kept iff at least ``at_least`` readers keep it and p (``kept_beyond_controls``)
-    is under ``alpha`` divided by the images of the stratum.
+    Returns ((control votes ``toward``, control votes, their upper rate), {image: (votes, p, passes)}):
+    an image passes iff at least ``at_least`` readers vote ``toward`` (kept, or listed) and p
+    (``kept_beyond_controls``: the binomial tail at the controls' upper rate) is under ``alpha``
+    divided by the images of the stratum. Toward kept, the controls are listings that should
+    stand; toward listed, keeps.
     """
+    if toward not in ("kept", "listed"):
+        raise ValueError(f"toward {toward!r} is not kept or listed")
+    letter = toward[0].upper()
     votes_by = votes(sheet, strata)
     missing = [s for s in (stratum, control) if s not in votes_by]
     if missing:
@@ -531,19 +536,20 @@ def kept_alone(sheet: Path, strata: Path, stratum: str, control: str, at_least: 
     out, rate = {}, 0.0
     for split, index, vote in votes_by[stratum]:
         readers = vote.replace("/", "")
-        rate, p = kept_beyond_controls(readers.count("K"), len(readers), control_votes.count("K"), len(control_votes))
-        out[split, index] = vote, p, readers.count("K") >= at_least and p < alpha / len(votes_by[stratum])
-    return (control_votes.count("K"), len(control_votes), rate), out
+        rate, p = kept_beyond_controls(readers.count(letter), len(readers), control_votes.count(letter),
+                                       len(control_votes))
+        out[split, index] = vote, p, readers.count(letter) >= at_least and p < alpha / len(votes_by[stratum])
+    return (control_votes.count(letter), len(control_votes), rate), out
 
 
 def decide(sheet: Path, strata: Path, record: Mapping[str, Sequence[review.Reviewed]],
            listed: Mapping[tuple[str, int], tuple[str, str]], change: set[str], seen: Mapping[tuple[str, int], str],
-           why: str = "", kept: frozenset[tuple[str, int]] | set[tuple[str, int]] = frozenset()) -> tuple[Path, Counter]:
+           why: str = "", alone_rule: Mapping[tuple[str, int], str] | None = None) -> tuple[Path, Counter]:
     """Fill the disagreements ``review blind record`` wrote for ``sheet``, by the round's rule.
 
     An image of a stratum in ``change`` takes the panel's majority (listed or kept; unsure
-    stands), and so does a listed image in ``kept`` that the panel keeps (a per-image rule's,
-    ``kept_alone``); its note says why (``why``), how the panel read it and what the curator saw
+    stands), and so does an image ``alone_rule`` moves (image -> the decision a per-image rule,
+    ``alone``, gives it) where the panel's majority reads it so; its note says why (``why``), how the panel read it and what the curator saw
     (``seen``: every such image needs one, so no change goes in unseen). Every other disagreement
     stands: the recorded decision, its note added how the panel read it. ``listed`` maps a listed
     image to its list's (reason, note). Nothing is written if anything is missing.
@@ -573,7 +579,7 @@ def decide(sheet: Path, strata: Path, record: Mapping[str, Sequence[review.Revie
             continue
         votes = votes_of(read["note"]) or read["decision"]
         if (stratum in change and read["decision"] in ("listed", "kept")
-                or image in kept and first.decision == "listed" and read["decision"] == "kept"):
+                or read["decision"] == (alone_rule or {}).get(image) != first.decision):
             if not seen.get(image):
                 problems.append(Problem(target, line, f"{image[0]} {image[1]} changes to {read['decision']}: say what "
                                                       "you saw, large, in --seen"))

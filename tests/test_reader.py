@@ -487,10 +487,10 @@ def test_decide_per_image_keeps_a_listing_only_where_enough_readers_keep_it_beyo
     assert rows["11"]["decision"] == "kept" and rows["11"]["note"].startswith("kept alone; round v1.3.0's panel read it K/K/K")
     assert rows["12"]["decision"] == "listed" and "stands after blind round v1.3.0 (a panel read it L/K/K)" in rows["12"]["note"]
     # Both conditions count: with 4 readers asked, 3 of 3 is not enough, however small p.
-    (kept, votes, rate), rule = reader.kept_alone(sheet, strata, "contested", "control-listed", at_least=4)
+    (kept, votes, rate), rule = reader.alone(sheet, strata, "contested", "control-listed", at_least=4)
     assert (kept, votes) == (0, 21) and rule[("train", 11)] == ("K/K/K", p, False)
     with pytest.raises(MnistIdkError, match="no stratum 'family'"):
-        reader.kept_alone(sheet, strata, "family", "control-listed")
+        reader.alone(sheet, strata, "family", "control-listed")
 
 
 def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader_kept(panel_root, tmp_path):
@@ -534,3 +534,34 @@ def test_blind_record_says_what_to_do_with_a_panel_that_has_no_majority(root, sh
     assert (f"{sheet}:2: {rows[0]['split']} {rows[0]['index']}: the panel has no majority (3 blind readers K/L/U): "
             "no reading to record") in result.stderr
     assert not (sheet.parent / "disagreements-v1.1.0.csv").exists()
+
+
+def test_decide_per_image_toward_listed_lists_a_keep_only_beyond_the_readers_listing_rate(root, sheet, tmp_path):
+    rows = read(sheet)  # train 10-29 are all kept in the record
+    strata = tmp_path / "strata.csv"
+    write(strata, ["split", "index", "stratum"],
+          [{"split": r["split"], "index": r["index"], "stratum": "doubted" if n < 2 else "control-kept"}
+           for n, r in enumerate(rows)])
+    votes = ["L/L/L/L/L", "L/L/L/L/K"] + ["K/K/K/K/K"] * (len(rows) - 2)
+    for r, vote in zip(rows, votes):
+        listed = vote.count("L") > 2
+        r.update(decision="listed" if listed else "kept", reason="ambiguous" if listed else "",
+                 note=f"5 blind readers {vote}: (1) ...")
+    write(sheet, list(rows[0]), rows)
+    tally = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata),
+                                      "--per-image", "doubted:control-kept", "--toward", "listed"])
+    assert tally.exit_code == 0, tally.output
+    (listing, total, rate), rule = reader.alone(sheet, strata, "doubted", "control-kept", toward="listed")
+    assert (listing, total) == (0, 40) and rule[("train", int(rows[0]["index"]))][1] == pytest.approx(rate ** 5)
+    assert f"listed by 5 of 5; against control-kept's 0 of 40 votes listed" in tally.stdout
+    assert run(root, "blind", "record", str(sheet)).exit_code == 0
+    seen = tmp_path / "seen.csv"
+    write(seen, ["split", "index", "seen"], [{"split": "train", "index": rows[0]["index"], "seen": "no digit"}])
+    result = run(root, "reader", "decide", str(sheet), "--strata", str(strata), "--seen", str(seen),
+                 "--per-image", "doubted:control-kept", "--at-least", "5", "--toward", "listed")
+    assert result.exit_code == 0, result.output
+    assert f"train {rows[0]['index']}: L/L/L/L/L" in result.stderr and "listed by the rule" in result.stderr
+    assert f"train {rows[1]['index']}: L/L/L/L/K" in result.stderr and "not listed" in result.stderr
+    decided = {r["index"]: r for r in read(sheet.parent / "disagreements-v1.1.0.csv")}
+    assert decided[rows[0]["index"]]["decision"] == "listed" and decided[rows[0]["index"]]["reason"] == "ambiguous"
+    assert decided[rows[1]["index"]]["decision"] == "kept"  # 4 of 5 is short of --at-least 5: it stands
