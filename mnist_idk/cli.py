@@ -902,7 +902,7 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
 
 
 @review_reader.command("contested")
-@click.option("--kind", type=click.Choice(["panels-kept", "one-reader-kept"]), multiple=True,
+@click.option("--kind", type=click.Choice(["panels-kept", "one-reader-kept", "one-reader-listed"]), multiple=True,
               help="Only this kind (repeatable).  [default: both]")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write them as a family CSV (split,index,stratum; the stratum is the kind) for "
@@ -910,14 +910,15 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
 @handle_errors
 @with_workspace
 def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | None) -> None:
-    """The listings the blind readings doubt: the next per-image round's family.
+    """The decisions the blind readings doubt: the next per-image round's family.
 
     \b
     mnist-idk review reader contested --out family.csv
     mnist-idk review reader draw family.csv --round v1.36.0 --listed-controls 20
 
     panels-kept: every panel that read it (two or more) kept it by majority; one-reader-kept: no
-    panel has read it, and a blind reader reading alone kept it. Each stood because the rule of its round
+    panel has read it, and a blind reader reading alone kept it; one-reader-listed: a keep that a
+    blind reader reading alone listed, and no panel has read (`decide --per-image --toward listed`). Each stood because the rule of its round
     was about a family, or one reader is not enough; ask of each alone (`review reader decide
     --per-image`). Prints each with its votes and note.
     """

@@ -440,7 +440,7 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     return Panel(chosen, eligible)
 
 
-CONTESTED = ("panels-kept", "one-reader-kept")
+CONTESTED = ("panels-kept", "one-reader-kept", "one-reader-listed")
 
 
 def contested(record: Mapping[str, Sequence[review.Reviewed]],
@@ -449,6 +449,8 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
 
     ``panels-kept``: listed now, read by two or more panels, and every panel's majority kept it.
     ``one-reader-kept``: listed now, no panel has read it, and a blind reader (one, reading alone) kept it.
+    ``one-reader-listed``: kept now, no panel has read it, and a blind reader reading alone listed
+    it (a consistency pass's panel, recorded in the note as "blind readers", counts as a panel).
     Either stood because a rule about families decided (or one reader is not enough): the
     per-image rule (``alone``) is the question to put to them.
     """
@@ -458,9 +460,13 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
         readings.setdefault((check.split, check.index), []).append(check)
     out = {}
     for image, checked in readings.items():
-        if image not in now or now[image].decision != "listed":
+        if image not in now:
             continue
         panels = [votes_of(c.blind_note) for c in checked if votes_of(c.blind_note)]
+        if now[image].decision == "kept":
+            if not panels and "blind readers" not in now[image].note and any(c.blind == "listed" for c in checked):
+                out[image] = CONTESTED[2]
+            continue
         if len(panels) >= 2 and all(v.count("K") * 2 > len(v.replace("/", "")) for v in panels):
             out[image] = CONTESTED[0]
         elif not panels and any(c.blind == "kept" for c in checked):
