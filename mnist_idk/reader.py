@@ -445,7 +445,7 @@ CONTESTED = ("panels-kept", "one-reader-kept", "one-reader-listed")
 
 def contested(record: Mapping[str, Sequence[review.Reviewed]],
               checks: Sequence[review.BlindCheck]) -> dict[tuple[str, int], str]:
-    """Listings the blind readings doubt, each with its kind: the families of rounds v1.35.0 to v1.37.0.
+    """Decisions the blind readings doubt, each with its kind: the families of rounds v1.35.0 to v1.37.0.
 
     ``panels-kept``: listed now, read by two or more panels, and every panel's majority kept it.
     ``one-reader-kept``: listed now, no panel has read it, and a blind reader (one, reading alone) kept it.
