@@ -314,14 +314,15 @@ def kept_more_often(kept: int, total: int, control_kept: int, control_total: int
                for k in range(kept, min(total, keeps) + 1)) / ways
 
 
-def kept_beyond_controls(kept: int, readers: int, control_kept: int, control_votes: int) -> tuple[float, float]:
-    """(rate, p) for one image: does its panel keep it more often than these readers keep listings?
+def beyond_controls(kept: int, readers: int, control_kept: int, control_votes: int) -> tuple[float, float]:
+    """(rate, p) for one image: do its readers vote one way more often than they vote so on controls?
 
-    ``rate`` is the upper end of the 95% Wilson interval of the readers' keep rate on listed
-    controls (every reader's vote counted), a lenient guess at how often they keep a listing that
-    should stand; ``p`` is the chance that ``readers`` readers, each keeping at that rate, keep the
-    image at least ``kept`` times. For a few images asked one by one, where a family's share
-    against the controls' share has no power (3 of 4 against 1 of 15 is p = 0.016).
+    Written for keeps (``alone`` passes listing votes the same way): ``rate`` is the upper end of
+    the 95% Wilson interval of the readers' keep rate on listed controls (every reader's vote
+    counted), a lenient guess at how often they keep a listing that should stand; ``p`` is the
+    chance that ``readers`` readers, each keeping at that rate, keep the image at least ``kept``
+    times. For a few images asked one by one, where a family's share against the controls' share
+    has no power (3 of 4 against 1 of 15 is p = 0.016).
     """
     if not (0 <= kept <= readers and 0 <= control_kept <= control_votes) or control_votes == 0:
         raise ValueError("counts must satisfy 0 <= kept <= readers and 0 <= control_kept <= control_votes > 0")
@@ -526,7 +527,7 @@ def alone(sheet: Path, strata: Path, stratum: str, control: str, at_least: int =
 
     Returns ((control votes ``toward``, control votes, their upper rate), {image: (votes, p, passes)}):
     an image passes iff at least ``at_least`` readers vote ``toward`` (kept, or listed) and p
-    (``kept_beyond_controls``: the binomial tail at the controls' upper rate) is under ``alpha``
+    (``beyond_controls``: the binomial tail at the controls' upper rate) is under ``alpha``
     divided by the images of the stratum. Toward kept, the controls are listings that should
     stand; toward listed, keeps.
     """
@@ -542,7 +543,7 @@ def alone(sheet: Path, strata: Path, stratum: str, control: str, at_least: int =
     out, rate = {}, 0.0
     for split, index, vote in votes_by[stratum]:
         readers = vote.replace("/", "")
-        rate, p = kept_beyond_controls(readers.count(letter), len(readers), control_votes.count(letter),
+        rate, p = beyond_controls(readers.count(letter), len(readers), control_votes.count(letter),
                                        len(control_votes))
         out[split, index] = vote, p, readers.count(letter) >= at_least and p < alpha / len(votes_by[stratum])
     return (control_votes.count(letter), len(control_votes), rate), out
@@ -555,10 +556,11 @@ def decide(sheet: Path, strata: Path, record: Mapping[str, Sequence[review.Revie
 
     An image of a stratum in ``change`` takes the panel's majority (listed or kept; unsure
     stands), and so does an image ``alone_rule`` moves (image -> the decision a per-image rule,
-    ``alone``, gives it) where the panel's majority reads it so; its note says why (``why``), how the panel read it and what the curator saw
-    (``seen``: every such image needs one, so no change goes in unseen). Every other disagreement
-    stands: the recorded decision, its note added how the panel read it. ``listed`` maps a listed
-    image to its list's (reason, note). Nothing is written if anything is missing.
+    ``alone``, gives it) where the panel's majority reads it so; its note says why (``why``), how
+    the panel read it and what the curator saw (``seen``: every such image needs one, so no change
+    goes in unseen). Every other disagreement stands: the recorded decision, its note added how
+    the panel read it. ``listed`` maps a listed image to its list's (reason, note). Nothing is
+    written if anything is missing.
     """
     sheet, strata = Path(sheet), Path(strata)
     target = disagreements_path(sheet)

@@ -252,17 +252,17 @@ def test_tally_counts_a_filled_sheet_by_stratum_and_compares(root, sheet, tmp_pa
     assert missing.exit_code == 2 and f"{sheet}:3: " in missing.stderr and "has no stratum" in missing.stderr
 
 
-def test_kept_beyond_controls_is_a_binomial_tail_at_the_controls_upper_keep_rate():
+def test_beyond_controls_is_a_binomial_tail_at_the_controls_upper_keep_rate():
     # Wilson's 95% upper end for 10 of 100 is 0.17437 (statsmodels' proportion_confint, method="wilson").
-    rate, p = reader.kept_beyond_controls(5, 5, 10, 100)
+    rate, p = reader.beyond_controls(5, 5, 10, 100)
     assert rate == pytest.approx(0.174366, abs=1e-5) and p == pytest.approx(rate ** 5, rel=1e-12)
-    _, four = reader.kept_beyond_controls(4, 5, 10, 100)
+    _, four = reader.beyond_controls(4, 5, 10, 100)
     assert four == pytest.approx(5 * rate ** 4 * (1 - rate) + rate ** 5, rel=1e-12)
-    assert reader.kept_beyond_controls(0, 5, 10, 100)[1] == pytest.approx(1.0)
-    assert reader.kept_beyond_controls(5, 5, 0, 100)[1] < reader.kept_beyond_controls(5, 5, 30, 100)[1]
+    assert reader.beyond_controls(0, 5, 10, 100)[1] == pytest.approx(1.0)
+    assert reader.beyond_controls(5, 5, 0, 100)[1] < reader.beyond_controls(5, 5, 30, 100)[1]
     for bad in ((6, 5, 1, 10), (1, 5, 11, 10), (1, 5, 0, 0)):
         with pytest.raises(ValueError):
-            reader.kept_beyond_controls(*bad)
+            reader.beyond_controls(*bad)
 
 
 def test_tally_per_image_reads_each_readers_vote(root, sheet, tmp_path):
@@ -280,7 +280,7 @@ def test_tally_per_image_reads_each_readers_vote(root, sheet, tmp_path):
     result = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata),
                                        "--per-image", "asked:control"])
     assert result.exit_code == 0, result.output
-    five, four = (reader.kept_beyond_controls(k, 5, 6, 40) for k in (5, 4))
+    five, four = (reader.beyond_controls(k, 5, 6, 40) for k in (5, 4))
     assert result.stdout.splitlines()[2:] == [
         f"asked {rows[0]['split']} {rows[0]['index']}: K/K/K/K/K, kept by 5 of 5; against control's 6 of 40 votes "
         f"kept (rate at most {five[0]:.0%}): p = {five[1]:.2g}, under 0.01/2",
@@ -479,7 +479,7 @@ def test_decide_per_image_keeps_a_listing_only_where_enough_readers_keep_it_beyo
     result = run(panel_root, *decide, "--per-image", "contested:control-listed", "--at-least", "3")
     assert result.exit_code == 0, result.output
     # 3 of 3 against a keep rate of at most 15.5% (0 of 21): p = 0.0037 < 0.01/2; 12 has only 2 of 3.
-    _, p = reader.kept_beyond_controls(3, 3, 0, 21)
+    _, p = reader.beyond_controls(3, 3, 0, 21)
     assert 0.003 < p < 0.005 and f"train 11: K/K/K, p = {p:.2g}: kept by the rule" in result.stderr
     assert "train 12: L/K/K" in result.stderr and "not kept" in result.stderr
     assert "1 take the panel's majority, 1 stand" in result.stdout
