@@ -154,7 +154,7 @@ def read_sheet(path: Path, labels) -> tuple[list[Blind], list[Problem]]:
         position = review.parse_index(path, line, split, index, problems)
         digit = review.parse_original(path, line, split, position, original, labels, problems) \
             if position is not None else None
-        if decision == "unsure" and re.match(r"\d+ blind readers", note):
+        if decision == "unsure" and votes_of(note):
             problems.append(Problem(path, line, f"{split} {index}: the panel has no majority ({note.split(':')[0]}): "
                                                 "no reading to record; move the row out of the sheet (its votes "
                                                 "stay in the readers' files) or give it to a new panel"))
@@ -211,6 +211,12 @@ def write_disagreements(comparison: Comparison, splits: Mapping[str, Split], she
     candidates = [Candidate(b.split, b.index, b.original, b.predicted, ";".join(first.sources))
                   for b, first in comparison.disagreements]
     return review.write_batch(candidates, splits, target.parent, target.stem, per_sheet=10)
+
+
+def votes_of(note: str) -> str:
+    """"K/K/L" from a panel's note ("3 blind readers K/K/L: ..."), or "" for one reader's own note."""
+    match = re.match(r"\d+ blind readers ([LKU/]+):", note)
+    return match.group(1) if match else ""
 
 
 def disagreements_path(sheet: Path) -> Path:

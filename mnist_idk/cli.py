@@ -903,7 +903,7 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
 
 @review_reader.command("contested")
 @click.option("--kind", type=click.Choice(["panels-kept", "one-reader-kept", "one-reader-listed"]), multiple=True,
-              help="Only this kind (repeatable).  [default: both]")
+              help="Only this kind (repeatable).  [default: all three]")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write them as a family CSV (split,index,stratum; the stratum is the kind) for "
                    "`review reader draw`; never overwritten.")
@@ -918,9 +918,9 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
 
     panels-kept: every panel that read it (two or more) kept it by majority; one-reader-kept: no
     panel has read it, and a blind reader reading alone kept it; one-reader-listed: a keep that a
-    blind reader reading alone listed, and no panel has read (`decide --per-image --toward listed`). Each stood because the rule of its round
-    was about a family, or one reader is not enough; ask of each alone (`review reader decide
-    --per-image`). Prints each with its votes and note.
+    blind reader reading alone listed, and no panel has read. Each stood because the rule of its
+    round was about a family, or one reader is not enough; ask of each alone (`review reader
+    decide --per-image`, with --toward listed for keeps). Prints each with its votes and note.
     """
     from . import reader
     from . import review as reviews
@@ -930,14 +930,10 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
     found = {image: k for image, k in reader.contested(record, checks).items() if not kind or k in kind}
     if out is not None and out.exists():
         raise MnistIdkError(f"{out} already exists; nothing written (use another --out)")
-    now = reader.by_image(record)
-    votes: dict[tuple[str, int], list[str]] = {}
-    for check in checks:
-        votes.setdefault((check.split, check.index), []).append(
-            f"{check.round} {reader.votes_of(check.blind_note) or check.blind[0].upper()}")
+    now, read = reader.by_image(record), reader.readings(checks)
     for (split, index), k in found.items():
-        click.echo(f"{k}: {split} {index} (label {now[split, index].original}; {', '.join(votes[split, index])}): "
-                   f"{now[split, index].note[:120]}")
+        votes = ", ".join(f"{c.round} {reader.votes_of(c.blind_note) or c.blind[0].upper()}" for c in read[split, index])
+        click.echo(f"{k}: {split} {index} (label {now[split, index].original}; {votes}): {now[split, index].note[:120]}")
     counts = {k: sum(v == k for v in found.values()) for k in reader.CONTESTED if not kind or k in kind}
     click.echo(", ".join(f"{n} {k}" for k, n in counts.items()), err=True)
     if out is not None:
@@ -1020,10 +1016,10 @@ def review_reader_fill(sheet: Path, decisions: tuple[Path, ...], keys: tuple[Pat
 @click.option("--seen", type=click.Path(dir_okay=False, path_type=Path),
               help="A CSV split,index,seen: what the curator saw, large, for every image that changes.")
 @click.option("--per-image", "per_image", metavar="STRATUM:CONTROL",
-              help="Decide STRATUM's listings one by one: a listing the panel keeps is kept iff at least "
-                   "--at-least readers keep it and `tally --per-image`'s p is under 0.01 / its images.")
+              help="Decide STRATUM's images one by one: an image moves to --toward iff at least --at-least "
+                   "readers vote so and `tally --per-image`'s p is under 0.01 / its images.")
 @click.option("--at-least", type=click.IntRange(min=1),
-              help="With --per-image: the readers who must keep an image (e.g. 4 of a panel of 5).")
+              help="With --per-image: the readers who must vote --toward for an image (e.g. 4 of a panel of 5).")
 @click.option("--toward", type=click.Choice(["kept", "listed"]), default="kept", show_default=True,
               help="With --per-image: keep listings (CONTROL: listed controls), or list keeps (CONTROL: kept "
                    "controls, whose listing votes give the rate).")
@@ -1058,7 +1054,7 @@ def review_reader_decide(ws: Workspace, sheet: Path, strata: Path, change: tuple
     lists = curation.load(ws)
     listed = {(name, e.index): (e.reason, e.note) for name, entries in lists.entries.items() for e in entries}
     if (per_image is None) != (at_least is None):
-        raise MnistIdkError("--per-image and --at-least go together: the stratum, and how many readers must keep")
+        raise MnistIdkError("--per-image and --at-least go together: the stratum, and how many readers must agree")
     chosen: dict[tuple[str, int], str] = {}
     if per_image is not None:
         stratum, _, control = per_image.partition(":")

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from . import review
-from .blind import SHEET_COLUMNS, disagreements_path, refuse_if_decided
+from .blind import SHEET_COLUMNS, disagreements_path, refuse_if_decided, votes_of
 from .curation import REASONS, Problem
 from .errors import MnistIdkError
 from .metrics import wilson
@@ -452,18 +452,15 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
     ``one-reader-kept``: listed now, no panel has read it, and a blind reader (one, reading alone) kept it.
     ``one-reader-listed``: kept now, no panel has read it, and a blind reader reading alone listed
     it (a consistency pass's panel, recorded in the note as "blind readers", counts as a panel).
-    Either stood because a rule about families decided (or one reader is not enough): the
-    per-image rule (``alone``) is the question to put to them.
+    Each stood because a rule about families decided (or one reader is not enough): the per-image
+    rule (``alone``) is the question to put to them.
     """
     now = by_image(record)
-    readings: dict[tuple[str, int], list[review.BlindCheck]] = {}
-    for check in checks:
-        readings.setdefault((check.split, check.index), []).append(check)
     out = {}
-    for image, checked in readings.items():
+    for image, checked in readings(checks).items():
         if image not in now:
             continue
-        panels = [votes_of(c.blind_note) for c in checked if votes_of(c.blind_note)]
+        panels = [v for v in map(votes_of, (c.blind_note for c in checked)) if v]
         if now[image].decision == "kept":
             if not panels and "blind readers" not in now[image].note and any(c.blind == "listed" for c in checked):
                 out[image] = CONTESTED[2]
@@ -473,6 +470,14 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
         elif not panels and any(c.blind == "kept" for c in checked):
             out[image] = CONTESTED[1]
     return dict(sorted(out.items(), key=lambda pair: (SPLITS.index(pair[0][0]), pair[0][1])))
+
+
+def readings(checks: Sequence[review.BlindCheck]) -> dict[tuple[str, int], list[review.BlindCheck]]:
+    """Each image's blind readings, in record order, keyed by (split, index)."""
+    out: dict[tuple[str, int], list[review.BlindCheck]] = {}
+    for check in checks:
+        out.setdefault((check.split, check.index), []).append(check)
+    return out
 
 
 def by_image(record: Mapping[str, Sequence[review.Reviewed]]) -> dict[tuple[str, int], review.Reviewed]:
@@ -513,12 +518,6 @@ def write_panel(panel: Panel, round_: str, out_dir: Path) -> list[Path]:
         strata: review.csv_text(STRATA_COLUMNS, [[c.split, c.index, stratum] for c, stratum in panel.images]),
     })
     return [sheet, strata]
-
-
-def votes_of(note: str) -> str:
-    """"K/K/L" from a panel's note ("3 blind readers K/K/L: ..."), or "" for one reader's own note."""
-    match = re.match(r"\d+ blind readers ([LKU/]+):", note)
-    return match.group(1) if match else ""
 
 
 def alone(sheet: Path, strata: Path, stratum: str, control: str, at_least: int = 0, alpha: float = 0.01,
