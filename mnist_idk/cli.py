@@ -1147,7 +1147,7 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None, without_
     window is the last 200 images above that depth, whoever decided them. That is how a new,
     stronger ranking continues a review another run began.
     """
-    from . import coverage, curation, forms
+    from . import coverage, curation, forms, reader
     from . import review as reviews
 
     if (ranking is None) != (run is None):
@@ -1189,6 +1189,9 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None, without_
                    f"({r.agree / r.checked:.1%}; {strata(r, intervals=True)}); {r.changed} changed when decided once more")
     pending = len(reviews.read_second_look(ws))
     click.echo(f"waiting for a second look: {pending}")
+    doubted = list(reader.contested(reviews.load_record(ws, "working"), checks).values())
+    click.echo("doubted by the blind readings: " + ", ".join(f"{doubted.count(k)} {k}" for k in reader.CONTESTED)
+               + " (`mnist-idk review reader contested` lists them)")
     if ranking is not None:
         listed = curation.load(ws, curation.WORKING)
         for check in coverage.ranking_check(ws, ranking, run, {n: {e.index for e in es} for n, es in listed.entries.items()}):

@@ -512,6 +512,9 @@ def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader
                          {"split": "train", "index": "9", "stratum": "one-reader-kept"},
                          {"split": "train", "index": "30", "stratum": "one-reader-listed"}]  # kept, a lone reader listed it
     assert "1 panels-kept, 1 one-reader-kept, 1 one-reader-listed" in result.stderr
+    status = run(panel_root, "status")
+    assert status.exit_code == 0, status.output
+    assert "doubted by the blind readings: 1 panels-kept, 1 one-reader-kept, 1 one-reader-listed" in status.stdout
     assert "panels-kept: train 3 (label" in result.stdout and "v1.2.0 K/K/L, v1.3.0 K/K/K" in result.stdout
     again = run(panel_root, "reader", "contested", "--out", str(out), "--kind", "panels-kept")
     assert again.exit_code == 2 and "already exists" in again.stderr
