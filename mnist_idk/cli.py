@@ -848,13 +848,16 @@ def review_reader() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="A suggest CSV: its predicted digit fills the sheet's second reference column.")
+@click.option("--readers", type=click.IntRange(min=1), default=5, show_default=True,
+              help="How many readers the plan gives the sheet: only for the printed headroom of the per-image "
+                   "rule (how many control votes the other way a unanimous image can bear).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/panel"),
               show_default=True)
 @handle_errors
 @with_workspace
 def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls: int, kept_controls: int,
                        digits: str | None, exclude_notes: str | None, leave_out: tuple[Path, ...], seed: int,
-                       ranking: Path | None, out_dir: Path) -> None:
+                       ranking: Path | None, readers: int, out_dir: Path) -> None:
     """Draw a panel round: FAMILY (a CSV split,index[,stratum]) beside controls, as a sheet and its strata.
 
     \b
@@ -865,7 +868,9 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     images the record and exactly one blind reading agree on (listed, or kept, by the first
     decision, the blind reading and the final decision), so none is a control twice. Writes OUT_DIR/blind-ROUND.csv
     (hand it out with `review reader make`, once per reader) and OUT_DIR/strata.csv (for `review
-    reader tally --compare family:control-listed`); prints how many images each control was drawn from.
+    reader tally --compare family:control-listed`); prints how many images each control was drawn from,
+    and, for a round decided one by one, how many control votes the other way a unanimous image can
+    bear before the bound 0.01/asked is out of reach (size the family before the reading).
     """
     import re as regex
     from collections import Counter
@@ -897,6 +902,16 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     for stratum in sorted(strata):
         drawn_from = f" (drawn from {panel.eligible[stratum]})" if stratum in panel.eligible else ""
         click.echo(f"{stratum}: {strata[stratum]} image{'' if strata[stratum] == 1 else 's'}{drawn_from}", err=True)
+    asked = sum(n for stratum, n in strata.items() if not stratum.startswith("control"))
+    for decision, wanted_controls in (("kept", listed_controls), ("listed", kept_controls)):
+        if asked and wanted_controls:
+            room = reader.headroom(asked, readers, wanted_controls)
+            other = "kept" if decision == "listed" else "listed"
+            rule = f"one by one (`decide --per-image ... --toward {decision}`), {asked} asked: "
+            click.echo(rule + (f"{readers} of {readers} readers pass only while they vote {decision} on at most {room} "
+                               f"of the {readers * wanted_controls} votes on {other} controls" if room is not None else
+                               f"not even {readers} of {readers} readers can pass, whatever the {other} controls' "
+                               f"votes: ask fewer images, or give the sheet more readers or controls"), err=True)
     for path in reader.write_panel(panel, round_, out_dir):
         click.echo(str(path))
 

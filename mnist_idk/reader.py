@@ -520,6 +520,22 @@ def write_panel(panel: Panel, round_: str, out_dir: Path) -> list[Path]:
     return [sheet, strata]
 
 
+def headroom(asked: int, readers: int, controls: int, alpha: float = 0.01) -> int | None:
+    """The most control votes the other way at which a unanimous panel still passes the per-image rule.
+
+    For a round's plan, before the reading: with ``asked`` images decided one by one (bound
+    ``alpha``/``asked``), ``readers`` readers and ``controls`` control images, a family image that
+    every reader votes for passes only while the readers vote that way on at most this many of the
+    ``readers * controls`` control votes; None if not even at none (too many asked, too few
+    readers). Round v1.41.1 asked 46: 5 of 5 needed at most 10 of 100, and its panel cast 11.
+    """
+    votes = readers * controls
+    if asked < 1 or readers < 1 or controls < 1:
+        raise ValueError("asked, readers and controls must be at least 1")
+    passing = [c for c in range(votes + 1) if beyond_controls(readers, readers, c, votes)[1] < alpha / asked]
+    return max(passing) if passing else None
+
+
 def alone(sheet: Path, strata: Path, stratum: str, control: str, at_least: int = 0, alpha: float = 0.01,
           toward: str = "kept") -> tuple[tuple[int, int, float], dict[tuple[str, int], tuple[str, float, bool]]]:
     """The per-image rule (rounds v1.33.0 on) on a filled sheet: ``control``'s votes, and each image of ``stratum``.

@@ -570,3 +570,33 @@ def test_decide_per_image_toward_listed_lists_a_keep_only_beyond_the_readers_lis
     decided = {r["index"]: r for r in read(sheet.parent / "disagreements-v1.1.0.csv")}
     assert decided[rows[0]["index"]]["decision"] == "listed" and decided[rows[0]["index"]]["reason"] == "ambiguous"
     assert decided[rows[1]["index"]]["decision"] == "kept"  # 4 of 5 is short of --at-least 5: it stands
+
+
+def test_headroom_is_the_last_control_count_at_which_a_unanimous_image_passes():
+    # Round v1.41.1: 46 asked, 5 readers, 20 kept controls; its panel listed 11 of 100 control votes.
+    room = reader.headroom(46, 5, 20)
+    assert room == 10
+    assert reader.beyond_controls(5, 5, room, 100)[1] < 0.01 / 46 <= reader.beyond_controls(5, 5, room + 1, 100)[1]
+    assert reader.headroom(31, 5, 20) == 12  # fewer asked, a looser bound
+    assert reader.headroom(10 ** 6, 2, 1) is None  # two readers cannot reach a bound that strict
+    with pytest.raises(ValueError):
+        reader.headroom(0, 5, 20)
+
+
+def test_draw_prints_the_per_image_rules_headroom_for_the_family_it_drew(panel_root, tmp_path):
+    family = tmp_path / "family.csv"
+    write(family, ["split", "index", "stratum"], [{"split": "train", "index": i, "stratum": "f"} for i in (11, 12)])
+    drawn = draw(panel_root, family, tmp_path / "p", "--listed-controls", "3", "--kept-controls", "2",
+                 "--digits", "0,1,2,3,4,5,6,7,8,9")
+    assert drawn.exit_code == 0, drawn.output
+    # Five readers (the default): a unanimous keep bears 1 of 15 keeping votes on listed controls, a
+    # unanimous listing none of 10 listing votes on kept controls.
+    assert (reader.headroom(2, 5, 3), reader.headroom(2, 5, 2)) == (1, 0)
+    assert ("2 asked: 5 of 5 readers pass only while they vote kept on at most 1 of the 15 votes on listed controls"
+            in drawn.stderr)
+    assert ("2 asked: 5 of 5 readers pass only while they vote listed on at most 0 of the 10 votes on kept controls"
+            in drawn.stderr)
+    three = draw(panel_root, family, tmp_path / "q", "--listed-controls", "3", "--kept-controls", "2",
+                 "--digits", "0,1,2,3,4,5,6,7,8,9", "--readers", "3")
+    assert three.exit_code == 0, three.output
+    assert "not even 3 of 3 readers can pass, whatever the kept controls' votes" in three.stderr
