@@ -956,6 +956,75 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
         click.echo(str(out), err=True)
 
 
+@review_reader.command("family")
+@click.option("--label", "labels", required=True, metavar="D,D,...", help="The labels of the line's images, e.g. 4.")
+@click.option("--note", required=True, metavar="REGEX",
+              help="What the recorded note says when the line decided it (case-insensitive), e.g. 'closed|triang'.")
+@click.option("--not-note", metavar="REGEX", help="Leave out notes that match this too (another line's words).")
+@click.option("--decision", type=click.Choice(["kept", "listed"]), default="kept", show_default=True,
+              help="The decision the line made.")
+@click.option("--include-read", is_flag=True,
+              help="Also images a panel has read (by default only those none has: the next tranche of a line "
+                   "is then simply the next --top).")
+@click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
+              help="A suggest CSV made with nothing left out: order the family by it, highest first.")
+@click.option("--toward", type=click.IntRange(0, 9), metavar="D",
+              help="With --ranking: order by p(D), the images the networks read most as D (e.g. 9 for closed-head "
+                   "4s). [default: by the networks' doubt, 1 - p(label)]")
+@click.option("--top", type=click.IntRange(min=1), help="Only the first N (size it with the headroom `draw` prints).")
+@click.option("--stratum", default="family", show_default=True, help="The stratum the CSV gives the images.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The family CSV (split,index,stratum) for `review reader draw`; never overwritten.")
+@handle_errors
+@with_workspace
+def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | None, decision: str, include_read: bool,
+                         ranking: Path | None, toward: int | None, top: int | None, stratum: str, out: Path) -> None:
+    """The images one written line decided, as the family of a per-image round.
+
+    \b
+    mnist-idk review reader family --label 4 --note 'closed|triang' --not-note 'open' \\
+        --ranking build/ranking.csv --toward 9 --top 30 --stratum closed4 --out family.csv
+    mnist-idk review reader draw family.csv --round v1.46.0 --digits 4,9 --kept-controls 30
+
+    Every image of those labels that the record kept (or listed) with a note naming the line, and
+    that no panel has read, in the order to ask them: with --ranking, those the networks read most
+    as --toward's digit (or doubt most) first. Prints each with its score and note.
+    """
+    import re as regex
+
+    from . import reader
+    from . import review as reviews
+
+    parts = [d.strip() for d in labels.split(",")]
+    if not all(len(d) == 1 and d.isdigit() for d in parts):
+        raise MnistIdkError(f"--label {labels!r}: give digits 0-9 separated by commas, e.g. 4 or 7,9")
+    for option, pattern in (("--note", note), ("--not-note", not_note)):
+        try:
+            regex.compile(pattern or "")
+        except regex.error as exc:
+            raise MnistIdkError(f"{option} {pattern!r}: not a regular expression ({exc})") from None
+    if toward is not None and ranking is None:
+        raise MnistIdkError("--toward orders by a ranking: give --ranking too")
+    if out.exists():
+        raise MnistIdkError(f"{out} already exists; nothing written (use another --out)")
+    scores = None if ranking is None else reader.ranking_scores(ranking, toward)
+    found = reader.family(reviews.load_record(ws, "working"), reviews.load_blind(ws), {int(d) for d in parts},
+                          decision, note, not_note, not include_read, scores)
+    chosen = found[:top]
+    what = "the networks' doubt" if toward is None else f"p({toward})"
+    for m in chosen:
+        score = "" if m.score is None else f"; {what} {m.score:.3f}"
+        click.echo(f"{m.split} {m.index} (label {m.original}{score}): {m.note[:120]}")
+    spread = [m.score for m in chosen if m.score is not None]
+    click.echo(f"{len(chosen)} of {len(found)} {decision} image{'' if len(found) == 1 else 's'} whose note matches"
+               + ("" if include_read else ", no panel has read")
+               + (f"; {what} {min(spread):.3f} to {max(spread):.3f}" if spread else ""), err=True)
+    if not chosen:
+        raise MnistIdkError("no image matches: nothing written")
+    reviews.write_files({out: reviews.csv_text(reader.STRATA_COLUMNS, [[m.split, m.index, stratum] for m in chosen])})
+    click.echo(str(out), err=True)
+
+
 @review_reader.command("make")
 @click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),

@@ -472,6 +472,69 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
     return dict(sorted(out.items(), key=lambda pair: (SPLITS.index(pair[0][0]), pair[0][1])))
 
 
+@dataclass(frozen=True)
+class Member:
+    """One image of a family: what the record decided and noted, and its score in a ranking (None without one)."""
+
+    split: str
+    index: int
+    original: int
+    note: str
+    score: float | None = None
+
+
+def ranking_scores(path: Path, toward: int | None = None) -> dict[tuple[str, int], float]:
+    """Each image's score in a ``suggest`` CSV: p(``toward``), or without it the networks' doubt (1 - p(label)).
+
+    The CSV holds p only for the predicted digit and the likeliest other one, so p(``toward``) is 0
+    where ``toward`` is neither: it ranks below every image where it is.
+    """
+    needs = ("split", "index", "predicted", "p_predicted", "alternative", "p_alternative") if toward is not None \
+        else ("split", "index", "self_confidence")
+    rows, problems = review.read_table(Path(path), needs)
+    scores = {}
+    for line, row in rows:
+        position = review.parse_index(path, line, row["split"], row["index"], problems)
+        column = "self_confidence" if toward is None else "p_predicted" if row["predicted"] == str(toward) else \
+            "p_alternative" if row["alternative"] == str(toward) else None
+        try:
+            score = 0.0 if column is None else float(row[column])
+        except ValueError:
+            problems.append(Problem(Path(path), line, f"{column} {row[column]!r} is not a number"))
+            continue
+        if position is not None:
+            scores[row["split"], position] = score
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    return scores
+
+
+def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[review.BlindCheck], labels: set[int],
+           decision: str, note: str, not_note: str | None = None, unread: bool = True,
+           scores: Mapping[tuple[str, int], float] | None = None) -> list[Member]:
+    """The images one written line decided: a per-image round's family, in the order to ask them.
+
+    Every image labelled one of ``labels`` that the record ``decision`` (kept or listed) and whose
+    note matches ``note`` and not ``not_note`` (regular expressions, case-insensitive); with
+    ``unread``, only those no panel has read (a round's panel, or a consistency pass's blind
+    readers), so that the next tranche of a line is simply the next ``top``. With ``scores`` (a
+    ranking's, ``ranking_scores``), highest first: the images the networks read most as the other
+    digit, or doubt most, are where a line is likeliest to be wrong.
+    """
+    matches, excluded = re.compile(note, re.IGNORECASE), re.compile(not_note, re.IGNORECASE) if not_note else None
+    read = {image for image, checked in readings(checks).items() if any(votes_of(c.blind_note) for c in checked)}
+    out = []
+    for split in SPLITS:
+        for r in record.get(split, ()):
+            if (r.original in labels and r.decision == decision and matches.search(r.note)
+                    and not (excluded and excluded.search(r.note))
+                    and not (unread and ((split, r.index) in read or "blind readers" in r.note))):
+                out.append(Member(split, r.index, r.original, r.note, None if scores is None else scores.get((split, r.index))))
+    if scores is not None:
+        out.sort(key=lambda m: -1.0 if m.score is None else -m.score)  # stable: ties keep split, index order
+    return out
+
+
 def readings(checks: Sequence[review.BlindCheck]) -> dict[tuple[str, int], list[review.BlindCheck]]:
     """Each image's blind readings, in record order, keyed by (split, index)."""
     out: dict[tuple[str, int], list[review.BlindCheck]] = {}

@@ -600,3 +600,57 @@ def test_draw_prints_the_per_image_rules_headroom_for_the_family_it_drew(panel_r
                  "--digits", "0,1,2,3,4,5,6,7,8,9", "--readers", "3")
     assert three.exit_code == 0, three.output
     assert "not even 3 of 3 readers can pass, whatever the kept controls' votes" in three.stderr
+
+
+def test_family_picks_a_lines_unread_keeps_in_the_order_the_networks_doubt_them(panel_root, tmp_path, labels):
+    digit = labels["train"]
+    record = panel_root / "reviewed" / "train.csv"
+    rows = read(record)
+    notes = {20: "a closed head on a stem", 21: "a closed triangular head", 22: "a closed head, open 4 below",
+             23: "a Closed head", 24: "a closed head, thick"}
+    for r in rows:
+        r["note"] = notes.get(int(r["index"]), r["note"])
+    write(record, list(rows[0]), rows)
+    blind = panel_root / "reviewed" / "blind_recheck.csv"
+    checks = read(blind)
+    checks.append({"round": "v1.3.0", "split": "train", "index": "21", "original": str(digit[21]), "first": "kept",
+                   "blind": "listed", "blind_reason": "ambiguous", "final": "kept",
+                   "blind_note": "5 blind readers L/L/L/L/K: (1) listed ambiguous: 4 or 9"})  # a panel read 21
+    write(blind, list(checks[0]), checks)
+    ranking = tmp_path / "ranking.csv"  # p(9): 23 predicted 9 at 0.6, 24 and 20 with 9 as the alternative, 21 not at all
+    columns = ["rank", "split", "index", "original", "predicted", "p_predicted", "alternative", "p_alternative",
+               "self_confidence"]
+    p9 = {23: ("9", "0.6", "4", "0.3"), 24: ("4", "0.5", "9", "0.45"), 20: ("4", "0.7", "9", "0.2"),
+          21: ("4", "0.9", "7", "0.05"), 22: ("4", "0.1", "9", "0.8")}
+    write(ranking, columns, [{"rank": n, "split": "train", "index": i, "original": digit[i], "predicted": p[0],
+                              "p_predicted": p[1], "alternative": p[2], "p_alternative": p[3], "self_confidence": "0.5"}
+                             for n, (i, p) in enumerate(p9.items(), 1)])
+    label = ",".join(sorted({str(digit[i]) for i in range(20, 31)}))
+    base = ["reader", "family", "--label", label, "--note", "closed", "--not-note", "open 4"]
+    out = tmp_path / "family.csv"
+    result = run(panel_root, *base, "--ranking", str(ranking), "--toward", "9", "--stratum", "closed4", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    # 22 says "open 4", 21 has had a panel: the rest by p(9), highest first.
+    assert [(r["index"], r["stratum"]) for r in read(out)] == [("23", "closed4"), ("24", "closed4"), ("20", "closed4")]
+    assert "train 23 (label" in result.stdout and "p(9) 0.600" in result.stdout
+    assert "3 of 3 kept images whose note matches, no panel has read; p(9) 0.200 to 0.600" in result.stderr
+    again = run(panel_root, *base, "--out", str(out))
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    top = run(panel_root, *base, "--ranking", str(ranking), "--toward", "9", "--top", "2", "--include-read",
+              "--out", str(tmp_path / "top.csv"))
+    assert top.exit_code == 0, top.output
+    assert [r["index"] for r in read(tmp_path / "top.csv")] == ["23", "24"]
+    assert "2 of 4 kept images" in top.stderr  # 21 counts once panels' readings are let in
+    plain = run(panel_root, *base, "--out", str(tmp_path / "plain.csv"))
+    assert [r["index"] for r in read(tmp_path / "plain.csv")] == ["20", "23", "24"]  # no ranking: record order
+    for bad, message in ((["--toward", "9"], "--toward orders by a ranking"), (["--note", "("], "not a regular expression"),
+                         (["--label", "4x"], "give digits 0-9")):
+        refused = run(panel_root, *base, *bad, "--out", str(tmp_path / "bad.csv"))
+        assert refused.exit_code == 2 and message in refused.stderr and "Traceback" not in refused.output
+    none = run(panel_root, "reader", "family", "--label", label, "--note", "nothing says this", "--out", str(tmp_path / "n.csv"))
+    assert none.exit_code == 2 and "no image matches" in none.stderr and not (tmp_path / "n.csv").exists()
+    broken = tmp_path / "broken.csv"
+    write(broken, columns, [{**{c: "" for c in columns}, "split": "train", "index": "23", "predicted": "9",
+                             "p_predicted": "high", "alternative": "4"}])
+    bad = run(panel_root, *base, "--ranking", str(broken), "--toward", "9", "--out", str(tmp_path / "b.csv"))
+    assert bad.exit_code == 2 and f"{broken}:2: p_predicted 'high' is not a number" in bad.stderr
