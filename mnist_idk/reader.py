@@ -404,11 +404,10 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
          leave_out: set[tuple[str, int]] = frozenset()) -> Panel:
     """The family beside ``controls`` (decision -> how many) drawn at random from decisions nobody doubts.
 
-    A control is an image the record and exactly one blind reading (a re-check, or a panel's
-    majority) agree on: first, blind and final decision all ``listed`` (or all ``kept``), and so
-    recorded now. Once a round that drew it is recorded, it has two readings, so no image is a
-    control twice. ``digits`` (default: the
-    family's labels) and ``exclude`` (a regular expression the recorded note must not match, e.g.
+    A control is an image the record and exactly one blind reading (a re-check, or a panel where
+    every reader agreed: a split panel doubts it) agree on: first, blind and final decision all
+    ``listed`` (or all ``kept``), and so recorded now. Once a round that drew it is recorded, it
+    has two readings, so no image is a control twice. ``digits`` (default: the family's labels) and ``exclude`` (a regular expression the recorded note must not match, e.g.
     the words of the rule under question) narrow the pool; ``leave_out`` keeps out images another
     draw of the same round holds (its readings not yet recorded). Deterministic for a seed.
     """
@@ -426,6 +425,7 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     for decision, count in controls.items():
         pool = sorted({(c.split, c.index) for c in checks
                        if c.first == c.blind == c.final == decision and readings[c.split, c.index] == 1
+                       and set(votes_of(c.blind_note).replace("/", "")) <= {decision[0].upper()}
                        and (c.split, c.index) not in family and (c.split, c.index) not in leave_out
                        and (c.split, c.index) in now
                        and now[c.split, c.index].decision == decision and now[c.split, c.index].original in digits

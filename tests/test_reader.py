@@ -654,3 +654,21 @@ def test_family_picks_a_lines_unread_keeps_in_the_order_the_networks_doubt_them(
                              "p_predicted": "high", "alternative": "4"}])
     bad = run(panel_root, *base, "--ranking", str(broken), "--toward", "9", "--out", str(tmp_path / "b.csv"))
     assert bad.exit_code == 2 and f"{broken}:2: p_predicted 'high' is not a number" in bad.stderr
+
+
+def test_draw_takes_no_control_from_a_panel_that_split_over_it(panel_root, tmp_path):
+    # Train 20 and 21 are kept and read once; make those readings panels, 21's split 4 to 1.
+    blind = panel_root / "reviewed" / "blind_recheck.csv"
+    checks = read(blind)
+    for c in checks:
+        if c["index"] in ("20", "21"):
+            c["blind_note"] = "5 blind readers K/K/K/K/K: (1) kept" if c["index"] == "20" else "5 blind readers K/K/L/K/K: (1) kept"
+    write(blind, list(checks[0]), checks)
+    family = tmp_path / "family.csv"
+    write(family, ["split", "index", "stratum"], [{"split": "train", "index": "11", "stratum": "f"}])
+    drawn = draw(panel_root, family, tmp_path / "a", "--listed-controls", "1", "--kept-controls", "9",
+                 "--digits", "0,1,2,3,4,5,6,7,8,9")
+    assert drawn.exit_code == 0, drawn.output
+    assert "control-kept: 9 images (drawn from 9)" in drawn.stderr  # 20-29 less 21
+    kept = {r["index"] for r in read(tmp_path / "a" / "strata.csv") if r["stratum"] == "control-kept"}
+    assert "20" in kept and "21" not in kept
