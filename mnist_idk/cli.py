@@ -866,7 +866,8 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     The family is what the round asks about: the images one written rule decided, say, chosen
     by the round's plan (write it down before the reading). Controls are drawn at random from
     images the record and exactly one blind reading agree on (listed, or kept, by the first
-    decision, the blind reading and the final decision), so none is a control twice. Writes OUT_DIR/blind-ROUND.csv
+    decision, the blind reading and the final decision; a panel's reading only where every reader
+    agreed), so none is a control twice. Writes OUT_DIR/blind-ROUND.csv
     (hand it out with `review reader make`, once per reader) and OUT_DIR/strata.csv (for `review
     reader tally --compare family:control-listed`); prints how many images each control was drawn from,
     and, for a round decided one by one, how many control votes the other way a unanimous image can
