@@ -106,6 +106,14 @@ def strata(agreement, suffix: str = "", intervals: bool = False) -> str:
                      for first, (agree, count) in (("listed", agreement.listed), ("kept", agreement.kept)) if count)
 
 
+def digit_set(option: str, text: str) -> set[int]:
+    """The digits of a comma-separated option such as ``--digits 8,6``, or a clear error."""
+    parts = [d.strip() for d in text.split(",")]
+    if not all(len(d) == 1 and d.isdigit() for d in parts):
+        raise MnistIdkError(f"{option} {text!r}: give digits 0-9 separated by commas, e.g. 8,6")
+    return {int(d) for d in parts}
+
+
 def labels_of(splits: dict) -> dict:
     return {name: split.labels for name, split in splits.items()}
 
@@ -881,12 +889,7 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
 
     ws.require_working("review reader draw")
     round_ = normalize_version(round_)
-    wanted = None
-    if digits is not None:
-        parts = [d.strip() for d in digits.split(",")]
-        if not parts or not all(len(d) == 1 and d.isdigit() for d in parts):
-            raise MnistIdkError(f"--digits {digits!r}: give digits 0-9 separated by commas, e.g. 8,6")
-        wanted = {int(d) for d in parts}
+    wanted = None if digits is None else digit_set("--digits", digits)
     if exclude_notes is not None:
         try:
             regex.compile(exclude_notes)
@@ -996,9 +999,6 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
     from . import reader
     from . import review as reviews
 
-    parts = [d.strip() for d in labels.split(",")]
-    if not all(len(d) == 1 and d.isdigit() for d in parts):
-        raise MnistIdkError(f"--label {labels!r}: give digits 0-9 separated by commas, e.g. 4 or 7,9")
     for option, pattern in (("--note", note), ("--not-note", not_note)):
         try:
             regex.compile(pattern or "")
@@ -1009,7 +1009,7 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
     if out.exists():
         raise MnistIdkError(f"{out} already exists; nothing written (use another --out)")
     scores = None if ranking is None else reader.ranking_scores(ranking, toward)
-    found = reader.family(reviews.load_record(ws, "working"), reviews.load_blind(ws), {int(d) for d in parts},
+    found = reader.family(reviews.load_record(ws, "working"), reviews.load_blind(ws), digit_set("--label", labels),
                           decision, note, not_note, not include_read, scores)
     chosen = found[:top]
     what = "the networks' doubt" if toward is None else f"p({toward})"
