@@ -407,8 +407,9 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     A control is an image the record and exactly one blind reading (a re-check, or a panel where
     every reader agreed: a split panel doubts it) agree on: first, blind and final decision all
     ``listed`` (or all ``kept``), and so recorded now. Once a round that drew it is recorded, it
-    has two readings, so no image is a control twice. ``digits`` (default: the family's labels) and ``exclude`` (a regular expression the recorded note must not match, e.g.
-    the words of the rule under question) narrow the pool; ``leave_out`` keeps out images another
+    has two readings, so no image is a control twice. ``digits`` (default: the family's labels)
+    and ``exclude`` (a regular expression the recorded note must not match, e.g. the words of the
+    rule under question) narrow the pool; ``leave_out`` keeps out images another
     draw of the same round holds (its readings not yet recorded). Deterministic for a seed.
     """
     now = by_image(record)
@@ -491,7 +492,8 @@ def ranking_scores(path: Path, toward: int | None = None) -> dict[tuple[str, int
     """
     needs = ("split", "index", "predicted", "p_predicted", "alternative", "p_alternative") if toward is not None \
         else ("split", "index", "self_confidence")
-    rows, problems = review.read_table(Path(path), needs)
+    path = Path(path)
+    rows, problems = review.read_table(path, needs)
     scores = {}
     for line, row in rows:
         position = review.parse_index(path, line, row["split"], row["index"], problems)
@@ -500,7 +502,7 @@ def ranking_scores(path: Path, toward: int | None = None) -> dict[tuple[str, int
         try:
             score = 0.0 if column is None else float(row[column])
         except ValueError:
-            problems.append(Problem(Path(path), line, f"{column} {row[column]!r} is not a number"))
+            problems.append(Problem(path, line, f"{column} {row[column]!r} is not a number"))
             continue
         if position is not None:
             scores[row["split"], position] = score
