@@ -114,6 +114,16 @@ def digit_set(option: str, text: str) -> set[int]:
     return {int(d) for d in parts}
 
 
+def check_regex(option: str, pattern: str) -> None:
+    """Refuse an option that is not a regular expression, naming it and what is wrong."""
+    import re
+
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise MnistIdkError(f"{option} {pattern!r}: not a regular expression ({exc})") from None
+
+
 def labels_of(splits: dict) -> dict:
     return {name: split.labels for name, split in splits.items()}
 
@@ -881,7 +891,6 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     and, for a round decided one by one, how many control votes the other way a unanimous image can
     bear before the bound 0.01/asked is out of reach (size the family before the reading).
     """
-    import re as regex
     from collections import Counter
 
     from . import reader
@@ -891,10 +900,7 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     round_ = normalize_version(round_)
     wanted = None if digits is None else digit_set("--digits", digits)
     if exclude_notes is not None:
-        try:
-            regex.compile(exclude_notes)
-        except regex.error as exc:
-            raise MnistIdkError(f"--exclude-notes {exclude_notes!r}: not a regular expression ({exc})") from None
+        check_regex("--exclude-notes", exclude_notes)
     predicted = None
     if ranking is not None:
         predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
@@ -994,16 +1000,12 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
     that no panel has read, in the order to ask them: with --ranking, those the networks read most
     as --toward's digit (or doubt most) first. Prints each with its score and note.
     """
-    import re as regex
-
     from . import reader
     from . import review as reviews
 
-    for option, pattern in (("--note", note), ("--not-note", not_note)):
-        try:
-            regex.compile(pattern or "")
-        except regex.error as exc:
-            raise MnistIdkError(f"{option} {pattern!r}: not a regular expression ({exc})") from None
+    check_regex("--note", note)
+    if not_note is not None:
+        check_regex("--not-note", not_note)
     if toward is not None and ranking is None:
         raise MnistIdkError("--toward orders by a ranking: give --ranking too")
     if out.exists():

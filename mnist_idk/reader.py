@@ -419,13 +419,13 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
                             f"recorded decisions): " + ", ".join(f"{s} {i}" for s, i in missing[:10]))
     digits = {now[image].original for image in family} if digits is None else digits
     pattern = re.compile(exclude, re.IGNORECASE) if exclude else None
-    readings = Counter((c.split, c.index) for c in checks)
+    read = readings(checks)
     rng = random.Random(seed)
     chosen: list[tuple[Candidate, str]] = [(candidate(now[image], predicted), stratum) for image, stratum in family.items()]
     eligible = {}
     for decision, count in controls.items():
         pool = sorted({(c.split, c.index) for c in checks
-                       if c.first == c.blind == c.final == decision and readings[c.split, c.index] == 1
+                       if c.first == c.blind == c.final == decision and len(read[c.split, c.index]) == 1
                        and set(votes_of(c.blind_note).replace("/", "")) <= {decision[0].upper()}
                        and (c.split, c.index) not in family and (c.split, c.index) not in leave_out
                        and (c.split, c.index) in now
@@ -623,8 +623,7 @@ def alone(sheet: Path, strata: Path, stratum: str, control: str, at_least: int =
     out, rate = {}, 0.0
     for split, index, vote in votes_by[stratum]:
         readers = vote.replace("/", "")
-        rate, p = beyond_controls(readers.count(letter), len(readers), control_votes.count(letter),
-                                       len(control_votes))
+        rate, p = beyond_controls(readers.count(letter), len(readers), control_votes.count(letter), len(control_votes))
         out[split, index] = vote, p, readers.count(letter) >= at_least and p < alpha / len(votes_by[stratum])
     return (control_votes.count(letter), len(control_votes), rate), out
 
