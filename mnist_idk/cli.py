@@ -950,6 +950,7 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
     from . import reader
     from . import review as reviews
 
+    ws.require_working("review reader contested")
     record = reviews.load_record(ws, "working")
     checks = reviews.load_blind(ws)
     found = {image: k for image, k in reader.contested(record, checks).items() if not kind or k in kind}
@@ -1003,6 +1004,7 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
     from . import reader
     from . import review as reviews
 
+    ws.require_working("review reader family")
     check_regex("--note", note)
     if not_note is not None:
         check_regex("--not-note", not_note)

@@ -136,7 +136,7 @@ class Workspace:
     def version_dir(self, version: str) -> Path:
         version = normalize_version(version)
         if version == WORKING:
-            self.require_working("the working lists")
+            self.require_working("--version working")
             return self.lists_dir
         path = self.lists_dir / "releases" / version
         if not path.is_dir():

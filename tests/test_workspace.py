@@ -64,15 +64,20 @@ def test_outside_a_checkout_the_shipped_releases_are_used(tmp_path):
         ws.version_dir("working")
 
 
-@pytest.mark.parametrize("command", [["lint", "--no-raw"], ["release", "9.0.0"], ["build", "--version", "working"]])
-def test_commands_that_need_working_lists_say_so_outside_a_checkout(tmp_path, monkeypatch, command):
+@pytest.mark.parametrize("command, what", [
+    (["lint", "--no-raw"], "lint"), (["release", "9.0.0"], "release"),
+    (["build", "--version", "working"], "--version working"),
+    (["review", "reader", "contested"], "review reader contested"),
+    (["review", "reader", "family", "--label", "4", "--note", "closed", "--out", "family.csv"], "review reader family"),
+])
+def test_commands_that_need_working_lists_say_so_outside_a_checkout(tmp_path, monkeypatch, command, what):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MNIST_IDK_LISTS_DIR", raising=False)
     monkeypatch.setenv("MNIST_IDK_RAW_DIR", str(RAW))
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 2, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "needs the working lists of a checkout" in errors[0]
+    assert len(errors) == 1 and f"error: {what} needs the working lists of a checkout" in errors[0]
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
 
