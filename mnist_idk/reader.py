@@ -279,11 +279,16 @@ def fill(sheet: Path, readers: Sequence[tuple[Path, Path]]) -> Counter:
     sheet_rows = read_csv(sheet, SHEET_NEEDS)
     header = list(sheet_rows[0][1]) if sheet_rows else list(SHEET_NEEDS)  # the sheet's own columns, in order
     on_sheet = {_image(r): (line, r) for line, r in sheet_rows}
+    filled = []
     for image in sorted(images, key=str):
         if image not in on_sheet:
             problems.append(Problem(sheet, 0, f"{image[0]} {image[1]} of the key is not on this sheet"))
         elif any(on_sheet[image][1][c] for c in FILLED):
-            problems.append(Problem(sheet, on_sheet[image][0], f"{image[0]} {image[1]} is already filled in"))
+            filled.append(on_sheet[image][0])
+    if filled:  # one line, not one per image: the usual cause is one `fill` per reader of a panel
+        problems.append(Problem(sheet, min(filled), f"{len(filled)} of the key's {len(images)} images are already "
+                                                    "filled in (a sheet is filled once: give every reader's "
+                                                    "decisions to one `fill`)"))
     if problems:
         problems.sort(key=lambda p: (str(p.path), p.line))
         raise MnistIdkError(f"{len(problems)} problem(s); nothing written:\n" + "\n".join(map(str, problems)))

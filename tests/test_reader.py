@@ -163,8 +163,10 @@ def test_fill_checks_everything_and_writes_nothing_on_a_problem(root, sheet, tmp
     good = [{"item": item, "decision": "kept", "reason": "", "note": "a digit"} for item in items]
     write(decisions, ["item", "decision", "reason", "note"], good)
     assert reader.fill(sheet, [(key, decisions)]) == {"kept": 10}
-    with pytest.raises(MnistIdkError, match="is already filled in"):
+    with pytest.raises(MnistIdkError) as again:  # e.g. a panel's second reader filled in on its own
         reader.fill(sheet, [(key, decisions)])
+    assert str(again.value).splitlines()[1:] == [f"{sheet}:2: 10 of the key's 10 images are already filled in (a "
+                                                 "sheet is filled once: give every reader's decisions to one `fill`)"]
     write(decisions, ["item", "verdict"], [{"item": "item01", "verdict": "kept"}])
     with pytest.raises(MnistIdkError, match=r":1: header lacks decision, reason, note \(needs item,decision,reason,note; has item,verdict\)"):
         reader.fill(sheet, [(key, decisions)])
