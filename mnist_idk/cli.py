@@ -977,6 +977,9 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
 @click.option("--include-read", is_flag=True,
               help="Also images a panel has read (by default only those none has: the next tranche of a line "
                    "is then simply the next --top).")
+@click.option("--precedent-overturned", is_flag=True,
+              help="Only images whose note names as its form ('as train N', \"train N's form\") an image the record "
+                   "now decides the other way (e.g. keeps whose model image has since been listed).")
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="A suggest CSV made with nothing left out: order the family by it, highest first.")
 @click.option("--toward", type=click.IntRange(0, 9), metavar="D",
@@ -989,7 +992,8 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
 @handle_errors
 @with_workspace
 def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | None, decision: str, include_read: bool,
-                         ranking: Path | None, toward: int | None, top: int | None, stratum: str, out: Path) -> None:
+                         precedent_overturned: bool, ranking: Path | None, toward: int | None, top: int | None,
+                         stratum: str, out: Path) -> None:
     """The images one written line decided, as the family of a per-image round.
 
     \b
@@ -999,7 +1003,9 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
 
     Every image of those labels that the record kept (or listed) with a note naming the line, and
     that no panel has read, in the order to ask them: with --ranking, those the networks read most
-    as --toward's digit (or doubt most) first. Prints each with its score and note.
+    as --toward's digit (or doubt most) first. Prints each with its score and note. With
+    --precedent-overturned (and --note .), the line is the record's own precedents: the keeps that
+    followed an image's form ("as train 32445") after that image was listed.
     """
     from . import reader
     from . import review as reviews
@@ -1014,7 +1020,7 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
         raise MnistIdkError(f"{out} already exists; nothing written (use another --out)")
     scores = None if ranking is None else reader.ranking_scores(ranking, toward)
     found = reader.family(reviews.load_record(ws, "working"), reviews.load_blind(ws), digit_set("--label", labels),
-                          decision, note, not_note, not include_read, scores)
+                          decision, note, not_note, not include_read, scores, precedent_overturned)
     chosen = found[:top]
     what = "the networks' doubt" if toward is None else f"p({toward})"
     for m in chosen:
@@ -1023,6 +1029,7 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
     spread = [m.score for m in chosen if m.score is not None]
     click.echo(f"{len(chosen)} of {len(found)} {decision} image{'' if len(found) == 1 else 's'} whose note matches"
                + ("" if include_read else ", no panel has read")
+               + (", whose precedent the record now decides the other way" if precedent_overturned else "")
                + (f"; {what} {min(spread):.3f} to {max(spread):.3f}" if spread else ""), err=True)
     if not chosen:
         raise MnistIdkError("no image matches: nothing written")

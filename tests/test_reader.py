@@ -674,3 +674,31 @@ def test_draw_takes_no_control_from_a_panel_that_split_over_it(panel_root, tmp_p
     assert "control-kept: 9 images (drawn from 9)" in drawn.stderr  # 20-29 less 21
     kept = {r["index"] for r in read(tmp_path / "a" / "strata.csv") if r["stratum"] == "control-kept"}
     assert "20" in kept and "21" not in kept
+
+
+def test_precedents_are_the_images_a_note_names_as_its_form():
+    assert reader.precedents("a 5 whose bowl is collapsed, as train 32445; still unsure") == {("train", 32445)}
+    assert reader.precedents("a 3 whose foot loops flat: train 30011's form, like test 62") == {("train", 30011), ("test", 62)}
+    assert reader.precedents("beside train 51442 (listed) and 27016; a basket") == set()  # compared, not followed
+    assert reader.precedents("has train 5 in it") == set()
+
+
+def test_family_with_precedent_overturned_finds_the_keeps_whose_model_image_is_now_listed(panel_root, tmp_path, labels):
+    digit = labels["train"]
+    record = panel_root / "reviewed" / "train.csv"
+    rows = read(record)
+    notes = {25: "a plain digit, as train 3", 26: "train 27's form", 27: "a loop like train 4 and train 26",
+             28: "beside train 5", 29: "as test 3"}  # 1-12 are listed, 20-30 kept; test has no images
+    for r in rows:
+        r["note"] = notes.get(int(r["index"]), r["note"])
+    write(record, list(rows[0]), rows)
+    label = ",".join(sorted({str(digit[i]) for i in range(20, 31)}))
+    out = tmp_path / "family.csv"
+    result = run(panel_root, "reader", "family", "--label", label, "--note", ".", "--precedent-overturned",
+                 "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert [r["index"] for r in read(out)] == ["25", "27"]  # 26 follows a keep, 28 only compares, 29's is unknown
+    assert "2 of 2 kept images whose note matches, no panel has read, whose precedent the record now decides " \
+           "the other way" in result.stderr
+    plain = run(panel_root, "reader", "family", "--label", label, "--note", "as t|form", "--out", str(tmp_path / "p.csv"))
+    assert [r["index"] for r in read(tmp_path / "p.csv")] == ["25", "26", "29"]  # without the flag: the note alone
