@@ -516,8 +516,9 @@ def ranking_scores(path: Path, toward: int | None = None) -> dict[tuple[str, int
     return scores
 
 
-# How a note names the image whose form decided it: "as train 32445", "like test 4207", "train 30011's form".
-_PRECEDENT = re.compile(r"\b(?:as|like) (train|test) (\d+)|\b(train|test) (\d+)'s form")
+# How a note names the image whose form decided it: "as train 32445", "like test 4207", "train 30011's form"
+# (not "not train 14961's form").
+_PRECEDENT = re.compile(r"(?<!not )\b(?:as|like) (train|test) (\d+)|(?<!not )\b(train|test) (\d+)'s form")
 
 
 def precedents(note: str) -> set[tuple[str, int]]:

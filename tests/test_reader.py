@@ -681,6 +681,7 @@ def test_precedents_are_the_images_a_note_names_as_its_form():
     assert reader.precedents("a 3 whose foot loops flat: train 30011's form, like test 62") == {("train", 30011), ("test", 62)}
     assert reader.precedents("beside train 51442 (listed) and 27016; a basket") == set()  # compared, not followed
     assert reader.precedents("has train 5 in it") == set()
+    assert reader.precedents("no arm hangs down (not train 14961's form), not as test 9") == set()
 
 
 def test_family_with_precedent_overturned_finds_the_keeps_whose_model_image_is_now_listed(panel_root, tmp_path, labels):
