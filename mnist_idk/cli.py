@@ -977,6 +977,8 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
 @click.option("--include-read", is_flag=True,
               help="Also images a panel has read (by default only those none has: the next tranche of a line "
                    "is then simply the next --top).")
+@click.option("--split", "only_split", type=click.Choice(["train", "test"]),
+              help="Only images of this split (e.g. test, the images models are scored on). [default: both]")
 @click.option("--precedent-overturned", is_flag=True,
               help="Only images whose note names as its form ('as train N', \"train N's form\") an image the record "
                    "now decides the other way (e.g. keeps whose model image has since been listed).")
@@ -992,8 +994,8 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
 @handle_errors
 @with_workspace
 def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | None, decision: str, include_read: bool,
-                         precedent_overturned: bool, ranking: Path | None, toward: int | None, top: int | None,
-                         stratum: str, out: Path) -> None:
+                         only_split: str | None, precedent_overturned: bool, ranking: Path | None, toward: int | None,
+                         top: int | None, stratum: str, out: Path) -> None:
     """The images one written line decided, as the family of a per-image round.
 
     \b
@@ -1021,6 +1023,7 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
     scores = None if ranking is None else reader.ranking_scores(ranking, toward)
     found = reader.family(reviews.load_record(ws, "working"), reviews.load_blind(ws), digit_set("--label", labels),
                           decision, note, not_note, not include_read, scores, precedent_overturned)
+    found = [m for m in found if only_split in (None, m.split)]
     chosen = found[:top]
     what = "the networks' doubt" if toward is None else f"p({toward})"
     for m in chosen:

@@ -645,6 +645,8 @@ def test_family_picks_a_lines_unread_keeps_in_the_order_the_networks_doubt_them(
     assert "2 of 4 kept images" in top.stderr  # 21 counts once panels' readings are let in
     plain = run(panel_root, *base, "--out", str(tmp_path / "plain.csv"))
     assert [r["index"] for r in read(tmp_path / "plain.csv")] == ["20", "23", "24"]  # no ranking: record order
+    train = run(panel_root, *base, "--split", "train", "--top", "1", "--out", str(tmp_path / "train.csv"))
+    assert [r["index"] for r in read(tmp_path / "train.csv")] == ["20"] and "1 of 3 kept images" in train.stderr
     for bad, message in ((["--toward", "9"], "--toward orders by a ranking"), (["--note", "("], "not a regular expression"),
                          (["--label", "4x"], "give digits 0-9")):
         refused = run(panel_root, *base, *bad, "--out", str(tmp_path / "bad.csv"))
@@ -701,5 +703,8 @@ def test_family_with_precedent_overturned_finds_the_keeps_whose_model_image_is_n
     assert [r["index"] for r in read(out)] == ["25", "27"]  # 26 follows a keep, 28 only compares, 29's is unknown
     assert "2 of 2 kept images whose note matches, no panel has read, whose precedent the record now decides " \
            "the other way" in result.stderr
+    none = run(panel_root, "reader", "family", "--label", label, "--note", ".", "--precedent-overturned", "--split", "test",
+               "--out", str(tmp_path / "t.csv"))
+    assert none.exit_code == 2 and "no image matches" in none.stderr  # the panel's record has no test images
     plain = run(panel_root, "reader", "family", "--label", label, "--note", "as t|form", "--out", str(tmp_path / "p.csv"))
     assert [r["index"] for r in read(tmp_path / "p.csv")] == ["25", "26", "29"]  # without the flag: the note alone
