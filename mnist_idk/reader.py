@@ -342,6 +342,9 @@ def _by_stratum(sheet: Path, strata: Path) -> dict[str, list[dict[str, str]]]:
     rows = read_csv(strata, ("split", "index", "stratum"))
     where = {_image(row): row["stratum"] for _, row in rows}
     decided = read_csv(sheet, SHEET_NEEDS)
+    if decided and not any(row["decision"] for _, row in decided):  # one line, not one per row
+        raise MnistIdkError(f"{sheet}: none of its {len(decided)} rows is decided yet (fill the sheet first: "
+                            "`review reader fill`)")
     problems: list[Problem] = []
     out: dict[str, list[dict[str, str]]] = {}
     for line, row in decided:

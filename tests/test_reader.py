@@ -233,6 +233,9 @@ def test_tally_counts_a_filled_sheet_by_stratum_and_compares(root, sheet, tmp_pa
     strata = tmp_path / "strata.csv"
     write(strata, ["split", "index", "stratum"],
           [{"split": r["split"], "index": r["index"], "stratum": "family" if i < 6 else "control"} for i, r in enumerate(rows)])
+    early = CliRunner().invoke(main, ["review", "reader", "tally", str(sheet), "--strata", str(strata)])
+    assert early.exit_code == 2 and [line for line in early.stderr.splitlines() if line.startswith("error")] == [
+        f"error: {sheet}: none of its 10 rows is decided yet (fill the sheet first: `review reader fill`)"]
     for i, r in enumerate(rows):  # the family all kept, the controls 1 of 4 kept
         r.update(decision="kept" if i < 6 or i == 9 else "listed", reason="" if i < 6 or i == 9 else "ambiguous",
                  note="a reading")
