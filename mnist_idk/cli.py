@@ -1022,8 +1022,8 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
         raise MnistIdkError(f"{out} already exists; nothing written (use another --out)")
     scores = None if ranking is None else reader.ranking_scores(ranking, toward)
     found = reader.family(reviews.load_record(ws, "working"), reviews.load_blind(ws), digit_set("--label", labels),
-                          decision, note, not_note, not include_read, scores, precedent_overturned)
-    found = [m for m in found if only_split in (None, m.split)]
+                          decision, note, not_note, not include_read, scores, precedent_overturned,
+                          (only_split,) if only_split else reader.SPLITS)
     chosen = found[:top]
     what = "the networks' doubt" if toward is None else f"p({toward})"
     for m in chosen:

@@ -531,29 +531,33 @@ def precedents(note: str) -> set[tuple[str, int]]:
 
 def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[review.BlindCheck], labels: set[int],
            decision: str, note: str, not_note: str | None = None, unread: bool = True,
-           scores: Mapping[tuple[str, int], float] | None = None, precedent_overturned: bool = False) -> list[Member]:
+           scores: Mapping[tuple[str, int], float] | None = None, precedent_overturned: bool = False,
+           splits: Sequence[str] = SPLITS) -> list[Member]:
     """The images one written line decided: a per-image round's family, in the order to ask them.
 
-    Every image labelled one of ``labels`` that the record ``decision`` (kept or listed) and whose
-    note matches ``note`` and not ``not_note`` (regular expressions, case-insensitive); with
-    ``unread``, only those no panel has read (a round's panel, or a consistency pass's blind
-    readers), so that the next tranche of a line is simply the next ``top``. With
-    ``precedent_overturned``, only those whose note names as its form ("as train N", "train N's form") an
-    image the record now decides the other way: a precedent overturned since. With ``scores`` (a
-    ranking's, ``ranking_scores``), highest first: the images the networks read most as the other
-    digit, or doubt most, are where a line is likeliest to be wrong.
+    Every image of ``splits`` labelled one of ``labels`` that the record ``decision`` (kept or
+    listed) and whose note matches ``note`` and not ``not_note`` (regular expressions,
+    case-insensitive); with ``unread``, only those no panel has read (a round's panel, or a
+    consistency pass's blind readers), so that the next tranche of a line is simply the next
+    ``top``. With ``precedent_overturned``, only those whose note names as its form ("as train N",
+    "train N's form") an image the record now decides the other way: a precedent overturned since.
+    With ``scores`` (a ranking's, ``ranking_scores``), highest first: the images the networks read
+    most as the other digit, or doubt most, are where a line is likeliest to be wrong.
     """
     matches, excluded = re.compile(note, re.IGNORECASE), re.compile(not_note, re.IGNORECASE) if not_note else None
     read = {image for image, checked in readings(checks).items() if any(votes_of(c.blind_note) for c in checked)}
     now = by_image(record)
+
+    def overturned(r: review.Reviewed) -> bool:
+        return any(image in now and now[image].decision != decision for image in precedents(r.note))
+
     out = []
-    for split in SPLITS:
+    for split in splits:
         for r in record.get(split, ()):
             if (r.original in labels and r.decision == decision and matches.search(r.note)
                     and not (excluded and excluded.search(r.note))
                     and not (unread and ((split, r.index) in read or "blind readers" in r.note))
-                    and not (precedent_overturned and not any(image in now and now[image].decision != decision
-                                                         for image in precedents(r.note)))):
+                    and (not precedent_overturned or overturned(r))):
                 out.append(Member(split, r.index, r.original, r.note, None if scores is None else scores.get((split, r.index))))
     if scores is not None:
         out.sort(key=lambda m: -1.0 if m.score is None else -m.score)  # stable: ties keep split, index order
