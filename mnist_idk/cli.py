@@ -862,7 +862,8 @@ def review_reader() -> None:
                    "under question, so no control rests on it.")
 @click.option("--leave-out", "leave_out", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A CSV split,index (e.g. another chunk's strata.csv) whose images are not drawn as controls: "
-                   "for a round read in chunks, before any chunk is recorded.")
+                   "for a round read in chunks, or beside another round, before it is recorded. A family image "
+                   "that such a file holds as a control is refused.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="A suggest CSV: its predicted digit fills the sheet's second reference column.")
@@ -905,7 +906,15 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     if ranking is not None:
         predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
                      for c in reviews.ranking_candidates(ranking, "ranking")}
-    panel = reader.draw(reviews.load_record(ws, "working"), reviews.load_blind(ws), reader.read_family(family),
+    family_images, checks = reader.read_family(family), reviews.load_blind(ws)
+    held, read = reader.controls_held(leave_out), reader.readings(checks)
+    # A control drawn had one reading; once its round is recorded it has two, and may be asked again.
+    clash = sorted(image for image in family_images if image in held and len(read.get(image, ())) <= 1)
+    if clash:
+        raise MnistIdkError(f"{len(clash)} image(s) of the family are controls of another draw whose readings are not "
+                            "recorded yet: " + ", ".join(f"{s} {i} ({held[s, i]})" for s, i in clash[:10])
+                            + "; record that round first, or leave them out of the family")
+    panel = reader.draw(reviews.load_record(ws, "working"), checks, family_images,
                         {"listed": listed_controls, "kept": kept_controls}, wanted, exclude_notes, seed, predicted,
                         set().union(*(reviews.read_images(path) for path in leave_out)))
     strata = Counter(stratum for _, stratum in panel.images)

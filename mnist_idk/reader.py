@@ -405,6 +405,26 @@ def read_family(path: Path) -> dict[tuple[str, int], str]:
     return family
 
 
+def controls_held(paths: Sequence[Path]) -> dict[tuple[str, int], Path]:
+    """The images other draws' strata files hold as controls, each with the file that holds it.
+
+    A family must not ask about one before that round is recorded: the image would be read by two
+    panels at once, once as a control that sets the other round's rate.
+    """
+    held: dict[tuple[str, int], Path] = {}
+    problems: list[Problem] = []
+    for path in paths:
+        rows, found = review.read_table(Path(path), ("split", "index"))
+        problems += found
+        for line, row in rows:
+            position = review.parse_index(path, line, row["split"], row["index"], problems)
+            if position is not None and (row.get("stratum") or "") in CONTROLS.values():
+                held.setdefault((row["split"], position), Path(path))
+    if problems:
+        raise MnistIdkError("\n".join(map(str, problems)))
+    return held
+
+
 def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[review.BlindCheck],
          family: Mapping[tuple[str, int], str], controls: Mapping[str, int], digits: set[int] | None = None,
          exclude: str | None = None, seed: int = 0,

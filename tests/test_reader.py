@@ -711,3 +711,31 @@ def test_family_with_precedent_overturned_finds_the_keeps_whose_model_image_is_n
     assert none.exit_code == 2 and "no image matches" in none.stderr  # the panel's record has no test images
     plain = run(panel_root, "reader", "family", "--label", label, "--note", "as t|form", "--out", str(tmp_path / "p.csv"))
     assert [r["index"] for r in read(tmp_path / "p.csv")] == ["25", "26", "29"]  # without the flag: the note alone
+
+
+def test_draw_refuses_a_family_image_that_another_unrecorded_draw_holds_as_a_control(panel_root, tmp_path):
+    family = tmp_path / "family.csv"
+    write(family, ["split", "index"], [{"split": "train", "index": "11"}])
+    first = draw(panel_root, family, tmp_path / "a", "--listed-controls", "2", "--kept-controls", "2",
+                 "--digits", "0,1,2,3,4,5,6,7,8,9")
+    assert first.exit_code == 0, first.output
+    strata = tmp_path / "a" / "strata.csv"
+    control = next(r for r in read(strata) if r["stratum"] == "control-kept")
+    later = tmp_path / "later.csv"
+    write(later, ["split", "index"], [{"split": "train", "index": "12"}, {"split": control["split"], "index": control["index"]}])
+    refused = draw(panel_root, later, tmp_path / "b", "--listed-controls", "1", "--kept-controls", "1", "--leave-out", str(strata),
+                   "--digits", "0,1,2,3,4,5,6,7,8,9")
+    assert refused.exit_code == 2 and "Traceback" not in refused.output, refused.output
+    assert (f"1 image(s) of the family are controls of another draw whose readings are not recorded yet: "
+            f"train {control['index']} ({strata})") in refused.stderr
+    assert not (tmp_path / "b").exists()
+    # Once the first round is recorded, its control has a panel's reading and may be asked again.
+    sheet = tmp_path / "a" / "blind-v1.3.0.csv"
+    stratum = {r["index"]: r["stratum"] for r in read(strata)}
+    fill_panel(panel_root, sheet, tmp_path, {n: 3 if stratum[r["index"]] in ("control-listed", "family") else 0
+                                             for n, r in enumerate(read(sheet))})
+    recorded = run(panel_root, "blind", "record", str(sheet))
+    assert recorded.exit_code == 0 and "recorded" in recorded.stdout, recorded.output
+    again = draw(panel_root, later, tmp_path / "b", "--listed-controls", "1", "--kept-controls", "1", "--leave-out", str(strata),
+                 "--digits", "0,1,2,3,4,5,6,7,8,9")
+    assert again.exit_code == 0, again.output
