@@ -470,7 +470,7 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     return Panel(chosen, eligible)
 
 
-CONTESTED = ("panels-kept", "one-reader-kept", "one-reader-listed")
+CONTESTED = ("panels-kept", "one-reader-kept", "one-reader-listed", "one-panel-kept")
 
 
 def contested(record: Mapping[str, Sequence[review.Reviewed]],
@@ -481,6 +481,8 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
     ``one-reader-kept``: listed now, no panel has read it, and a blind reader (one, reading alone) kept it.
     ``one-reader-listed``: kept now, no panel has read it, and a blind reader reading alone listed
     it (a consistency pass's panel, recorded in the note as "blind readers", counts as a panel).
+    ``one-panel-kept``: listed now, read by exactly one panel, whose majority kept it (most often
+    a listed control of a round about other images: round v1.100.0's family).
     Each stood because a rule about families decided (or one reader is not enough): the per-image
     rule (``alone``) is the question to put to them.
     """
@@ -496,6 +498,8 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
             continue
         if len(panels) >= 2 and all(v.count("K") * 2 > len(v.replace("/", "")) for v in panels):
             out[image] = CONTESTED[0]
+        elif len(panels) == 1 and panels[0].count("K") * 2 > len(panels[0].replace("/", "")):
+            out[image] = CONTESTED[3]
         elif not panels and any(c.blind == "kept" for c in checked):
             out[image] = CONTESTED[1]
     return dict(sorted(out.items(), key=lambda pair: (SPLITS.index(pair[0][0]), pair[0][1])))

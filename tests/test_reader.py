@@ -514,18 +514,23 @@ def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader
     result = run(panel_root, "reader", "contested", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert read(out) == [{"split": "train", "index": "3", "stratum": "panels-kept"},
+                         {"split": "train", "index": "5", "stratum": "one-panel-kept"},  # 4: the panels split
                          {"split": "train", "index": "9", "stratum": "one-reader-kept"},
                          {"split": "train", "index": "30", "stratum": "one-reader-listed"}]  # kept, a lone reader listed it
-    assert "1 panels-kept, 1 one-reader-kept, 1 one-reader-listed" in result.stderr
+    assert "1 panels-kept, 1 one-reader-kept, 1 one-reader-listed, 1 one-panel-kept" in result.stderr
     status = run(panel_root, "status")
     assert status.exit_code == 0, status.output
-    assert "doubted by the blind readings: 1 panels-kept, 1 one-reader-kept, 1 one-reader-listed" in status.stdout
+    assert ("doubted by the blind readings: 1 panels-kept, 1 one-reader-kept, 1 one-reader-listed, "
+            "1 one-panel-kept") in status.stdout
     assert "panels-kept: train 3 (label" in result.stdout and "v1.2.0 K/K/L, v1.3.0 K/K/K" in result.stdout
     again = run(panel_root, "reader", "contested", "--out", str(out), "--kind", "panels-kept")
     assert again.exit_code == 2 and "already exists" in again.stderr
     only = run(panel_root, "reader", "contested", "--kind", "one-reader-kept")
     assert only.exit_code == 0 and "train 9" in only.stdout and "train 3 " not in only.stdout
-    assert "train 30" not in only.stdout
+    assert "train 30" not in only.stdout and "train 5 " not in only.stdout
+    one_panel = run(panel_root, "reader", "contested", "--kind", "one-panel-kept")
+    assert one_panel.exit_code == 0 and "one-panel-kept: train 5 (label" in one_panel.stdout, one_panel.output
+    assert "v1.2.0 K/K/K" in one_panel.stdout and "train 3 " not in one_panel.stdout
     # The family goes straight to a panel draw.
     drawn = draw(panel_root, out, tmp_path / "p", "--listed-controls", "2", "--kept-controls", "1",
                  "--digits", "0,1,2,3,4,5,6,7,8,9")
