@@ -864,6 +864,10 @@ def review_reader() -> None:
               help="A CSV split,index (e.g. another chunk's strata.csv) whose images are not drawn as controls: "
                    "for a round read in chunks, or beside another round, before it is recorded. A family image "
                    "that such a file holds as a control is refused.")
+@click.option("--reread-controls", is_flag=True,
+              help="Also draw controls from images read more than once where every reading agrees (a listing "
+                   "the blind re-check and a unanimous panel both listed): for when the images read once are "
+                   "used up.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ranking", type=click.Path(dir_okay=False, path_type=Path),
               help="A suggest CSV: its predicted digit fills the sheet's second reference column.")
@@ -875,8 +879,8 @@ def review_reader() -> None:
 @handle_errors
 @with_workspace
 def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls: int, kept_controls: int,
-                       digits: str | None, exclude_notes: str | None, leave_out: tuple[Path, ...], seed: int,
-                       ranking: Path | None, readers: int, out_dir: Path) -> None:
+                       digits: str | None, exclude_notes: str | None, leave_out: tuple[Path, ...],
+                       reread_controls: bool, seed: int, ranking: Path | None, readers: int, out_dir: Path) -> None:
     """Draw a panel round: FAMILY (a CSV split,index[,stratum]) beside controls, as a sheet and its strata.
 
     \b
@@ -886,7 +890,8 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     by the round's plan (write it down before the reading). Controls are drawn at random from
     images the record and exactly one blind reading agree on (listed, or kept, by the first
     decision, the blind reading and the final decision; a panel's reading only where every reader
-    agreed), so none is a control twice. Writes OUT_DIR/blind-ROUND.csv
+    agreed), so none is a control twice (with --reread-controls, images every one of whose readings
+    agrees, when those are used up). Writes OUT_DIR/blind-ROUND.csv
     (hand it out with `review reader make`, once per reader) and OUT_DIR/strata.csv (for `review
     reader tally --compare family:control-listed`); prints how many images each control was drawn from,
     and, for a round decided one by one, how many control votes the other way a unanimous image can
@@ -916,7 +921,7 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
                             + "; record that round first, or leave them out of the family")
     panel = reader.draw(reviews.load_record(ws, "working"), checks, family_images,
                         {"listed": listed_controls, "kept": kept_controls}, wanted, exclude_notes, seed, predicted,
-                        set().union(*(reviews.read_images(path) for path in leave_out)))
+                        set().union(*(reviews.read_images(path) for path in leave_out)), reread_controls)
     strata = Counter(stratum for _, stratum in panel.images)
     for stratum in sorted(strata):
         drawn_from = f" (drawn from {panel.eligible[stratum]})" if stratum in panel.eligible else ""

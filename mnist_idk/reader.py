@@ -429,13 +429,15 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
          family: Mapping[tuple[str, int], str], controls: Mapping[str, int], digits: set[int] | None = None,
          exclude: str | None = None, seed: int = 0,
          predicted: Mapping[tuple[str, int], int] | None = None,
-         leave_out: set[tuple[str, int]] = frozenset()) -> Panel:
+         leave_out: set[tuple[str, int]] = frozenset(), reread: bool = False) -> Panel:
     """The family beside ``controls`` (decision -> how many) drawn at random from decisions nobody doubts.
 
     A control is an image the record and exactly one blind reading (a re-check, or a panel where
     every reader agreed: a split panel doubts it) agree on: first, blind and final decision all
     ``listed`` (or all ``kept``), and so recorded now. Once a round that drew it is recorded, it
-    has two readings, so no image is a control twice. ``digits`` (default: the family's labels)
+    has two readings, so no image is a control twice. Each round uses its controls up; with
+    ``reread`` (for when those read once run out) an image read more than once is a control too
+    if every reading agrees so (say a listing the re-check and a unanimous panel both listed). ``digits`` (default: the family's labels)
     and ``exclude`` (a regular expression the recorded note must not match, e.g. the words of the
     rule under question) narrow the pool; ``leave_out`` keeps out images another
     draw of the same round holds (its readings not yet recorded). Deterministic for a seed.
@@ -451,20 +453,24 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     rng = random.Random(seed)
     chosen: list[tuple[Candidate, str]] = [(candidate(now[image], predicted), stratum) for image, stratum in family.items()]
     eligible = {}
+    def agreed(looks: Sequence[review.BlindCheck], decision: str) -> bool:
+        return (len(looks) == 1 or reread) and all(
+            c.first == c.blind == c.final == decision and set(votes_of(c.blind_note).replace("/", "")) <= {decision[0].upper()}
+            for c in looks)
+
     for decision, count in controls.items():
-        pool = sorted({(c.split, c.index) for c in checks
-                       if c.first == c.blind == c.final == decision and len(read[c.split, c.index]) == 1
-                       and set(votes_of(c.blind_note).replace("/", "")) <= {decision[0].upper()}
-                       and (c.split, c.index) not in family and (c.split, c.index) not in leave_out
-                       and (c.split, c.index) in now
-                       and now[c.split, c.index].decision == decision and now[c.split, c.index].original in digits
-                       and not (pattern and pattern.search(now[c.split, c.index].note))},
+        pool = sorted((image for image, looks in read.items()
+                       if agreed(looks, decision) and image not in family and image not in leave_out and image in now
+                       and now[image].decision == decision and now[image].original in digits
+                       and not (pattern and pattern.search(now[image].note))),
                       key=lambda image: (SPLITS.index(image[0]), image[1]))
         eligible[CONTROLS[decision]] = len(pool)
         if count > len(pool):
             raise MnistIdkError(f"{count} {decision} controls asked for, but only {len(pool)} {decision} images of "
-                                f"digits {','.join(map(str, sorted(digits)))} are agreed by the record and one blind "
-                                "reading" + (" and have a note that --exclude-notes lets through" if pattern else ""))
+                                f"digits {','.join(map(str, sorted(digits)))} are agreed by the record and "
+                                + ("every blind reading" if reread else "one blind reading")
+                                + (" and have a note that --exclude-notes lets through" if pattern else "")
+                                + ("" if reread else "; --reread-controls also takes images read more than once"))
         chosen += [(candidate(now[image], predicted), CONTROLS[decision]) for image in rng.sample(pool, count)]
     chosen.sort(key=lambda pair: (SPLITS.index(pair[0].split), pair[0].index))
     return Panel(chosen, eligible)

@@ -744,3 +744,22 @@ def test_draw_refuses_a_family_image_that_another_unrecorded_draw_holds_as_a_con
     again = draw(panel_root, later, tmp_path / "b", "--listed-controls", "1", "--kept-controls", "1", "--leave-out", str(strata),
                  "--digits", "0,1,2,3,4,5,6,7,8,9")
     assert again.exit_code == 0, again.output
+
+
+def test_draw_reread_controls_also_takes_images_every_reading_agrees_on(panel_root, tmp_path):
+    family = tmp_path / "family.csv"
+    write(family, ["split", "index"], [{"split": "train", "index": "11"}])
+    every_digit = ("--digits", "0,1,2,3,4,5,6,7,8,9")
+    # Read once and agreed: train 1-8; train 10 was read twice, both listing it; 9's reader kept it.
+    short = draw(panel_root, family, tmp_path / "a", "--listed-controls", "9", "--kept-controls", "0", *every_digit)
+    assert short.exit_code == 2 and "only 8 listed images" in short.stderr
+    assert "--reread-controls also takes images read more than once" in short.stderr and not (tmp_path / "a").exists()
+    result = draw(panel_root, family, tmp_path / "a", "--listed-controls", "9", "--kept-controls", "0",
+                  "--reread-controls", *every_digit)
+    assert result.exit_code == 0, result.output
+    assert "control-listed: 9 images (drawn from 9)" in result.stderr
+    drawn = {int(r["index"]) for r in read(tmp_path / "a" / "strata.csv") if r["stratum"] == "control-listed"}
+    assert drawn == {1, 2, 3, 4, 5, 6, 7, 8, 10}
+    too_many = draw(panel_root, family, tmp_path / "b", "--listed-controls", "10", "--kept-controls", "0",
+                    "--reread-controls", *every_digit)
+    assert too_many.exit_code == 2 and "only 9 listed images" in too_many.stderr and "every blind reading" in too_many.stderr
