@@ -476,7 +476,7 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     return Panel(chosen, eligible)
 
 
-CONTESTED = ("panels-kept", "one-reader-kept", "one-reader-listed", "one-panel-kept")
+CONTESTED = ("panels-kept", "one-reader-kept", "one-reader-listed", "one-panel-kept", "one-panel-listed")
 
 
 def contested(record: Mapping[str, Sequence[review.Reviewed]],
@@ -488,7 +488,8 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
     ``one-reader-listed``: kept now, no panel has read it, and a blind reader reading alone listed
     it (a consistency pass's panel, recorded in the note as "blind readers", counts as a panel).
     ``one-panel-kept``: listed now, read by exactly one panel, whose majority kept it (most often
-    a listed control of a round about other images: round v1.100.0's family).
+    a listed control of a round about other images: round v1.100.0's family). ``one-panel-listed``:
+    the mirror, kept now, read by exactly one panel, whose majority listed it.
     Each stood because a rule about families decided (or one reader is not enough): the per-image
     rule (``alone``) is the question to put to them.
     """
@@ -501,6 +502,8 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
         if now[image].decision == "kept":
             if not panels and "blind readers" not in now[image].note and any(c.blind == "listed" for c in checked):
                 out[image] = CONTESTED[2]
+            elif len(panels) == 1 and panels[0].count("L") * 2 > len(panels[0].replace("/", "")):
+                out[image] = CONTESTED[4]
             continue
         if len(panels) >= 2 and all(v.count("K") * 2 > len(v.replace("/", "")) for v in panels):
             out[image] = CONTESTED[0]

@@ -509,6 +509,9 @@ def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader
     # Train 3: two panels, both keep; 4: one keeps, one lists; 5: one panel only; 9: one reader kept it.
     extra = [panel("v1.2.0", 3, "K/K/L"), panel("v1.3.0", 3, "K/K/K"), panel("v1.2.0", 4, "K/K/K"),
              panel("v1.3.0", 4, "L/L/K"), panel("v1.2.0", 5, "K/K/K")]
+    # Kept train 21: one panel listed it (as a kept control, say); 22: one panel kept it.
+    extra += [{**panel("v1.2.0", 21, "L/L/K"), "first": "kept", "final": "kept"},
+              {**panel("v1.2.0", 22, "K/L/K"), "first": "kept", "final": "kept"}]
     write(blind, list(rows[0]), sorted(rows + extra, key=lambda r: (r["round"], int(r["index"]))))
     out = tmp_path / "family.csv"
     result = run(panel_root, "reader", "contested", "--out", str(out))
@@ -516,12 +519,13 @@ def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader
     assert read(out) == [{"split": "train", "index": "3", "stratum": "panels-kept"},
                          {"split": "train", "index": "5", "stratum": "one-panel-kept"},  # 4: the panels split
                          {"split": "train", "index": "9", "stratum": "one-reader-kept"},
+                         {"split": "train", "index": "21", "stratum": "one-panel-listed"},
                          {"split": "train", "index": "30", "stratum": "one-reader-listed"}]  # kept, a lone reader listed it
-    assert "1 panels-kept, 1 one-reader-kept, 1 one-reader-listed, 1 one-panel-kept" in result.stderr
+    assert "1 panels-kept, 1 one-reader-kept, 1 one-reader-listed, 1 one-panel-kept, 1 one-panel-listed" in result.stderr
     status = run(panel_root, "status")
     assert status.exit_code == 0, status.output
     assert ("doubted by the blind readings: 1 panels-kept, 1 one-reader-kept, 1 one-reader-listed, "
-            "1 one-panel-kept") in status.stdout
+            "1 one-panel-kept, 1 one-panel-listed") in status.stdout
     assert "panels-kept: train 3 (label" in result.stdout and "v1.2.0 K/K/L, v1.3.0 K/K/K" in result.stdout
     again = run(panel_root, "reader", "contested", "--out", str(out), "--kind", "panels-kept")
     assert again.exit_code == 2 and "already exists" in again.stderr
