@@ -911,17 +911,9 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     if ranking is not None:
         predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
                      for c in reviews.ranking_candidates(ranking, "ranking")}
-    family_images, checks = reader.read_family(family), reviews.load_blind(ws)
-    held, read = reader.controls_held(leave_out), reader.readings(checks)
-    # A control drawn had one reading; once its round is recorded it has two, and may be asked again.
-    clash = sorted(image for image in family_images if image in held and len(read.get(image, ())) <= 1)
-    if clash:
-        raise MnistIdkError(f"{len(clash)} image(s) of the family are controls of another draw whose readings are not "
-                            "recorded yet: " + ", ".join(f"{s} {i} ({held[s, i]})" for s, i in clash[:10])
-                            + "; record that round first, or leave them out of the family")
-    panel = reader.draw(reviews.load_record(ws, "working"), checks, family_images,
+    panel = reader.draw(reviews.load_record(ws, "working"), reviews.load_blind(ws), reader.read_family(family),
                         {"listed": listed_controls, "kept": kept_controls}, wanted, exclude_notes, seed, predicted,
-                        set().union(*(reviews.read_images(path) for path in leave_out)), reread_controls)
+                        reader.read_leave_out(leave_out), reread_controls)
     strata = Counter(stratum for _, stratum in panel.images)
     for stratum in sorted(strata):
         drawn_from = f" (drawn from {panel.eligible[stratum]})" if stratum in panel.eligible else ""

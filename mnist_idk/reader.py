@@ -405,31 +405,38 @@ def read_family(path: Path) -> dict[tuple[str, int], str]:
     return family
 
 
-def controls_held(paths: Sequence[Path]) -> dict[tuple[str, int], Path]:
-    """The images other draws' strata files hold as controls, each with the file that holds it.
-
-    A family must not ask about one before that round is recorded: the image would be read by two
-    panels at once, once as a control that sets the other round's rate.
-    """
-    held: dict[tuple[str, int], Path] = {}
+def read_leave_out(paths: Sequence[Path]) -> dict[tuple[str, int], tuple[str, Path]]:
+    """The images other draws' CSVs (split,index[,stratum], e.g. strata.csv) hold: stratum and file, first file wins."""
+    held: dict[tuple[str, int], tuple[str, Path]] = {}
     problems: list[Problem] = []
-    for path in paths:
-        rows, found = review.read_table(Path(path), ("split", "index"))
+    for path in map(Path, paths):
+        rows, found = review.read_table(path, ("split", "index"))
         problems += found
         for line, row in rows:
             position = review.parse_index(path, line, row["split"], row["index"], problems)
-            if position is not None and (row.get("stratum") or "") in CONTROLS.values():
-                held.setdefault((row["split"], position), Path(path))
+            if position is not None:
+                held.setdefault((row["split"], position), ((row.get("stratum") or "").strip(), path))
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
     return held
+
+
+def mostly(votes: str, letter: str) -> bool:
+    """Whether more than half of a panel's votes ("L/K/L") are ``letter``."""
+    return votes.count(letter) * 2 > len(votes.replace("/", ""))
+
+
+def _agrees(check: review.BlindCheck, decision: str) -> bool:
+    """A reading that agrees with the record on ``decision``: first, blind and final, every reader of a panel."""
+    return (check.first == check.blind == check.final == decision
+            and set(votes_of(check.blind_note).replace("/", "")) <= {decision[0].upper()})
 
 
 def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[review.BlindCheck],
          family: Mapping[tuple[str, int], str], controls: Mapping[str, int], digits: set[int] | None = None,
          exclude: str | None = None, seed: int = 0,
          predicted: Mapping[tuple[str, int], int] | None = None,
-         leave_out: set[tuple[str, int]] = frozenset(), reread: bool = False) -> Panel:
+         leave_out: Mapping[tuple[str, int], tuple[str, Path]] | None = None, reread: bool = False) -> Panel:
     """The family beside ``controls`` (decision -> how many) drawn at random from decisions nobody doubts.
 
     A control is an image the record and exactly one blind reading (a re-check, or a panel where
@@ -437,10 +444,12 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     ``listed`` (or all ``kept``), and so recorded now. Once a round that drew it is recorded, it
     has two readings, so no image is a control twice. Each round uses its controls up; with
     ``reread`` (for when those read once run out) an image read more than once is a control too
-    if every reading agrees so (say a listing the re-check and a unanimous panel both listed). ``digits`` (default: the family's labels)
-    and ``exclude`` (a regular expression the recorded note must not match, e.g. the words of the
-    rule under question) narrow the pool; ``leave_out`` keeps out images another
-    draw of the same round holds (its readings not yet recorded). Deterministic for a seed.
+    if every reading agrees so (say a listing the re-check and a unanimous panel both listed).
+    ``digits`` (default: the family's labels) and ``exclude`` (a regular expression the recorded
+    note must not match, e.g. the words of the rule under question) narrow the pool; ``leave_out`` (``read_leave_out``) keeps out images
+    another draw holds (its readings not yet recorded), and a family image it holds as a control
+    is refused while that control has its one reading: it would be read by two panels at once,
+    once setting the other round's rate. Deterministic for a seed.
     """
     now = by_image(record)
     missing = sorted(image for image in family if image not in now)
@@ -450,17 +459,19 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     digits = {now[image].original for image in family} if digits is None else digits
     pattern = re.compile(exclude, re.IGNORECASE) if exclude else None
     read = readings(checks)
+    leave_out = {} if leave_out is None else leave_out
+    clash = sorted(image for image in family if image in leave_out and leave_out[image][0] in CONTROLS.values()
+                   and len(read.get(image, ())) <= 1)  # once its round is recorded it has two readings
+    if clash:
+        raise MnistIdkError(f"{len(clash)} image(s) of the family are controls of another draw whose readings are not "
+                            "recorded yet: " + ", ".join(f"{s} {i} ({leave_out[s, i][1]})" for s, i in clash[:10])
+                            + "; record that round first, or leave them out of the family")
     rng = random.Random(seed)
     chosen: list[tuple[Candidate, str]] = [(candidate(now[image], predicted), stratum) for image, stratum in family.items()]
     eligible = {}
-    def agreed(looks: Sequence[review.BlindCheck], decision: str) -> bool:
-        return (len(looks) == 1 or reread) and all(
-            c.first == c.blind == c.final == decision and set(votes_of(c.blind_note).replace("/", "")) <= {decision[0].upper()}
-            for c in looks)
-
     for decision, count in controls.items():
         pool = sorted((image for image, looks in read.items()
-                       if agreed(looks, decision) and image not in family and image not in leave_out and image in now
+                       if (len(looks) == 1 or reread) and all(_agrees(c, decision) for c in looks) and image not in family and image not in leave_out and image in now
                        and now[image].decision == decision and now[image].original in digits
                        and not (pattern and pattern.search(now[image].note))),
                       key=lambda image: (SPLITS.index(image[0]), image[1]))
@@ -502,12 +513,12 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
         if now[image].decision == "kept":
             if not panels and "blind readers" not in now[image].note and any(c.blind == "listed" for c in checked):
                 out[image] = CONTESTED[2]
-            elif len(panels) == 1 and panels[0].count("L") * 2 > len(panels[0].replace("/", "")):
+            elif len(panels) == 1 and mostly(panels[0], "L"):
                 out[image] = CONTESTED[4]
             continue
-        if len(panels) >= 2 and all(v.count("K") * 2 > len(v.replace("/", "")) for v in panels):
+        if len(panels) >= 2 and all(mostly(v, "K") for v in panels):
             out[image] = CONTESTED[0]
-        elif len(panels) == 1 and panels[0].count("K") * 2 > len(panels[0].replace("/", "")):
+        elif len(panels) == 1 and mostly(panels[0], "K"):
             out[image] = CONTESTED[3]
         elif not panels and any(c.blind == "kept" for c in checked):
             out[image] = CONTESTED[1]
