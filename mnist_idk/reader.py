@@ -446,10 +446,11 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     ``reread`` (for when those read once run out) an image read more than once is a control too
     if every reading agrees so (say a listing the re-check and a unanimous panel both listed).
     ``digits`` (default: the family's labels) and ``exclude`` (a regular expression the recorded
-    note must not match, e.g. the words of the rule under question) narrow the pool; ``leave_out`` (``read_leave_out``) keeps out images
-    another draw holds (its readings not yet recorded), and a family image it holds as a control
-    is refused while that control has its one reading: it would be read by two panels at once,
-    once setting the other round's rate. Deterministic for a seed.
+    note must not match, e.g. the words of the rule under question) narrow the pool;
+    ``leave_out`` (``read_leave_out``) keeps out images another draw holds (its readings not yet
+    recorded), and a family image it holds as a control is refused while that control has its one
+    reading: it would be read by two panels at once, once setting the other round's rate.
+    Deterministic for a seed.
     """
     now = by_image(record)
     missing = sorted(image for image in family if image not in now)
@@ -460,8 +461,8 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     pattern = re.compile(exclude, re.IGNORECASE) if exclude else None
     read = readings(checks)
     leave_out = {} if leave_out is None else leave_out
-    clash = sorted(image for image in family if image in leave_out and leave_out[image][0] in CONTROLS.values()
-                   and len(read.get(image, ())) <= 1)  # once its round is recorded it has two readings
+    clash = sorted(image for image in family  # once the other round is recorded, the image has two readings
+                   if image in leave_out and leave_out[image][0] in CONTROLS.values() and len(read.get(image, ())) <= 1)
     if clash:
         raise MnistIdkError(f"{len(clash)} image(s) of the family are controls of another draw whose readings are not "
                             "recorded yet: " + ", ".join(f"{s} {i} ({leave_out[s, i][1]})" for s, i in clash[:10])
@@ -471,7 +472,8 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     eligible = {}
     for decision, count in controls.items():
         pool = sorted((image for image, looks in read.items()
-                       if (len(looks) == 1 or reread) and all(_agrees(c, decision) for c in looks) and image not in family and image not in leave_out and image in now
+                       if (len(looks) == 1 or reread) and all(_agrees(c, decision) for c in looks)
+                       and image not in family and image not in leave_out and image in now
                        and now[image].decision == decision and now[image].original in digits
                        and not (pattern and pattern.search(now[image].note))),
                       key=lambda image: (SPLITS.index(image[0]), image[1]))
