@@ -1,7 +1,8 @@
 """The ``mnist-idk`` command: a thin click layer over the Python API.
 
 This module holds the build, publish and user commands; ``review_cli`` the curator's ``review``
-group; ``cli_common`` what both share. User mistakes are printed as ``error: ...`` with exit
+group (its ``reader`` subgroup, blind readers and panels, in ``reader_cli``); ``cli_common`` what
+they share. User mistakes are printed as ``error: ...`` with exit
 status 2 and never as a traceback.
 """
 
