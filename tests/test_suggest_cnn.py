@@ -120,3 +120,16 @@ def test_reread_averages_nine_shifted_readings_of_only_the_most_doubtful_share()
     np.testing.assert_allclose(again[chosen], expected, atol=1e-6)
     assert not np.allclose(again[chosen], plain[chosen], atol=1e-3)  # the moves did change the reading
     np.testing.assert_array_equal(suggest_cnn.reread(model, images, labels, plain, share=0), plain)
+
+
+def test_the_networks_train_at_the_settings_learning_rate(planted, monkeypatch):  # noqa: F811
+    suggest_cnn = pytest.importorskip("mnist_idk.suggest_cnn")
+    seen = []
+
+    def fake(images, labels, folds, **options):
+        seen.append(options["learning_rate"])
+        return np.full((len(labels), 10), 0.1)
+
+    monkeypatch.setattr(suggest_cnn, "out_of_fold_probabilities", fake)
+    suggest.score_splits(planted[0], replace(SMALL_CNN, learning_rate=1e-3))
+    assert seen == [1e-3, 1e-3]  # both networks: the setting is not lost on the way
