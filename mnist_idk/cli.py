@@ -2,8 +2,7 @@
 
 This module holds the build, publish and user commands; ``review_cli`` the curator's ``review``
 group (its ``reader`` subgroup, blind readers and panels, in ``reader_cli``); ``cli_common`` what
-they share. User mistakes are printed as ``error: ...`` with exit
-status 2 and never as a traceback.
+they share. User mistakes are printed as ``error: ...`` with exit status 2 and never as a traceback.
 """
 
 from __future__ import annotations
