@@ -426,6 +426,11 @@ def mostly(votes: str, letter: str) -> bool:
     return votes.count(letter) * 2 > len(votes.replace("/", ""))
 
 
+def bare_majority(votes: str, letter: str) -> bool:
+    """Whether ``letter`` has a majority of a panel's votes by one vote at most (2 of 3, 3 of 5)."""
+    return votes.count(letter) == len(votes.replace("/", "")) // 2 + 1
+
+
 def _agrees(check: review.BlindCheck, decision: str) -> bool:
     """A reading that agrees with the record on ``decision``: first, blind and final, every reader of a panel."""
     return (check.first == check.blind == check.final == decision
@@ -489,7 +494,8 @@ def draw(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[revie
     return Panel(chosen, eligible)
 
 
-CONTESTED = ("panels-kept", "one-reader-kept", "one-reader-listed", "one-panel-kept", "one-panel-listed")
+CONTESTED = ("panels-kept", "one-reader-kept", "one-reader-listed", "one-panel-kept", "one-panel-listed",
+             "one-panel-weak")
 
 
 def contested(record: Mapping[str, Sequence[review.Reviewed]],
@@ -502,7 +508,9 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
     it (a consistency pass's panel, recorded in the note as "blind readers", counts as a panel).
     ``one-panel-kept``: listed now, read by exactly one panel, whose majority kept it (most often
     a listed control of a round about other images: round v1.100.0's family). ``one-panel-listed``:
-    the mirror, kept now, read by exactly one panel, whose majority listed it.
+    the mirror, kept now, read by exactly one panel, whose majority listed it. ``one-panel-weak``:
+    listed now, read by exactly one panel, which listed it by a bare majority (2 of 3, 3 of 5):
+    the listings the line of the 97 (rounds v1.119.0-v1.122.0) asked of a second panel.
     Each stood because a rule about families decided (or one reader is not enough): the per-image
     rule (``alone``) is the question to put to them.
     """
@@ -522,6 +530,8 @@ def contested(record: Mapping[str, Sequence[review.Reviewed]],
             out[image] = CONTESTED[0]
         elif len(panels) == 1 and mostly(panels[0], "K"):
             out[image] = CONTESTED[3]
+        elif len(panels) == 1 and bare_majority(panels[0], "L"):
+            out[image] = CONTESTED[5]
         elif not panels and any(c.blind == "kept" for c in checked):
             out[image] = CONTESTED[1]
     return dict(sorted(out.items(), key=lambda pair: (SPLITS.index(pair[0][0]), pair[0][1])))

@@ -142,8 +142,8 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
 
 @review_reader.command("contested")
 @click.option("--kind", type=click.Choice(["panels-kept", "one-reader-kept", "one-reader-listed", "one-panel-kept",
-                                           "one-panel-listed"]),
-              multiple=True, help="Only this kind (repeatable).  [default: all five]")
+                                           "one-panel-listed", "one-panel-weak"]),
+              multiple=True, help="Only this kind (repeatable).  [default: all six]")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write them as a family CSV (split,index,stratum; the stratum is the kind) for "
                    "`review reader draw`; never overwritten.")
@@ -160,7 +160,8 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
     panel has read it, and a blind reader reading alone kept it; one-reader-listed: a keep that a
     blind reader reading alone listed, and no panel has read; one-panel-kept: a listing that one
     panel has read (most often as a listed control) and kept by majority; one-panel-listed: a keep
-    that one panel has read and listed by majority. Each stood because the rule of its
+    that one panel has read and listed by majority; one-panel-weak: a listing that one panel has
+    read and listed by a bare majority (2 of 3, 3 of 5). Each stood because the rule of its
     round was about a family, or one reader is not enough; ask of each alone (`review reader
     decide --per-image`, with --toward listed for keeps). Prints each with its votes and note.
     """

@@ -512,20 +512,24 @@ def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader
     # Kept train 21: one panel listed it (as a kept control, say); 22: one panel kept it.
     extra += [{**panel("v1.2.0", 21, "L/L/K"), "first": "kept", "final": "kept"},
               {**panel("v1.2.0", 22, "K/L/K"), "first": "kept", "final": "kept"}]
+    # Listed train 6: one panel listed it by a bare majority (3 of 5); 7: one panel listed it 3 of 3.
+    extra += [panel("v1.2.0", 6, "L/K/L/K/L"), panel("v1.2.0", 7, "L/L/L")]
     write(blind, list(rows[0]), sorted(rows + extra, key=lambda r: (r["round"], int(r["index"]))))
     out = tmp_path / "family.csv"
     result = run(panel_root, "reader", "contested", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert read(out) == [{"split": "train", "index": "3", "stratum": "panels-kept"},
                          {"split": "train", "index": "5", "stratum": "one-panel-kept"},  # 4: the panels split
+                         {"split": "train", "index": "6", "stratum": "one-panel-weak"},  # 7: listed firmly
                          {"split": "train", "index": "9", "stratum": "one-reader-kept"},
                          {"split": "train", "index": "21", "stratum": "one-panel-listed"},
                          {"split": "train", "index": "30", "stratum": "one-reader-listed"}]  # kept, a lone reader listed it
-    assert "1 panels-kept, 1 one-reader-kept, 1 one-reader-listed, 1 one-panel-kept, 1 one-panel-listed" in result.stderr
+    assert ("1 panels-kept, 1 one-reader-kept, 1 one-reader-listed, 1 one-panel-kept, 1 one-panel-listed, "
+            "1 one-panel-weak") in result.stderr
     status = run(panel_root, "status")
     assert status.exit_code == 0, status.output
     assert ("doubted by the blind readings: 1 panels-kept, 1 one-reader-kept, 1 one-reader-listed, "
-            "1 one-panel-kept, 1 one-panel-listed") in status.stdout
+            "1 one-panel-kept, 1 one-panel-listed, 1 one-panel-weak") in status.stdout
     assert "panels-kept: train 3 (label" in result.stdout and "v1.2.0 K/K/L, v1.3.0 K/K/K" in result.stdout
     again = run(panel_root, "reader", "contested", "--out", str(out), "--kind", "panels-kept")
     assert again.exit_code == 2 and "already exists" in again.stderr
@@ -535,6 +539,9 @@ def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader
     one_panel = run(panel_root, "reader", "contested", "--kind", "one-panel-kept")
     assert one_panel.exit_code == 0 and "one-panel-kept: train 5 (label" in one_panel.stdout, one_panel.output
     assert "v1.2.0 K/K/K" in one_panel.stdout and "train 3 " not in one_panel.stdout
+    weak = run(panel_root, "reader", "contested", "--kind", "one-panel-weak")
+    assert weak.exit_code == 0 and "one-panel-weak: train 6 (label" in weak.stdout, weak.output
+    assert "v1.2.0 L/K/L/K/L" in weak.stdout and "train 7 " not in weak.stdout
     # The family goes straight to a panel draw.
     drawn = draw(panel_root, out, tmp_path / "p", "--listed-controls", "2", "--kept-controls", "1",
                  "--digits", "0,1,2,3,4,5,6,7,8,9")
