@@ -549,6 +549,14 @@ def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader
     assert {r["index"]: r["stratum"] for r in read(tmp_path / "p" / "strata.csv")}["3"] == "panels-kept"
 
 
+def test_contested_kind_choices_are_the_kinds_reader_finds():
+    # The CLI spells the kinds out so that --help need not import reader (numpy, PIL): keep them in step.
+    from mnist_idk.reader_cli import review_reader_contested
+
+    kind = next(p for p in review_reader_contested.params if p.name == "kind")
+    assert tuple(kind.type.choices) == reader.CONTESTED
+
+
 def test_blind_record_says_what_to_do_with_a_panel_that_has_no_majority(root, sheet):
     rows = read(sheet)
     for n, r in enumerate(rows):
