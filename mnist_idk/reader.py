@@ -601,7 +601,7 @@ def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[rev
     most as the other digit, or doubt most, are where a line is likeliest to be wrong.
     """
     matches, excluded = re.compile(note, re.IGNORECASE), re.compile(not_note, re.IGNORECASE) if not_note else None
-    read = {image for image, checked in readings(checks).items() if any(votes_of(c.blind_note) for c in checked)}
+    read = panel_read(record, checks)
     now = by_image(record)
 
     def overturned(r: review.Reviewed) -> bool:
@@ -612,12 +612,20 @@ def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[rev
         for r in record.get(split, ()):
             if (r.original in labels and r.decision == decision and matches.search(r.note)
                     and not (excluded and excluded.search(r.note))
-                    and not (unread and ((split, r.index) in read or "blind readers" in r.note))
+                    and not (unread and (split, r.index) in read)
                     and (not precedent_overturned or overturned(r))):
                 out.append(Member(split, r.index, r.original, r.note, None if scores is None else scores.get((split, r.index))))
     if scores is not None:
         out.sort(key=lambda m: -1.0 if m.score is None else -m.score)  # stable: ties keep split, index order
     return out
+
+
+def panel_read(record: Mapping[str, Sequence[review.Reviewed]],
+               checks: Sequence[review.BlindCheck]) -> set[tuple[str, int]]:
+    """The images a panel has read: a round's panel (its votes in the blind record), or a consistency
+    pass's blind readers (named in the decision's note)."""
+    read = {image for image, checked in readings(checks).items() if any(votes_of(c.blind_note) for c in checked)}
+    return read | {(split, r.index) for split in SPLITS for r in record.get(split, ()) if "blind readers" in r.note}
 
 
 def readings(checks: Sequence[review.BlindCheck]) -> dict[tuple[str, int], list[review.BlindCheck]]:

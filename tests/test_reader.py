@@ -530,6 +530,8 @@ def test_contested_finds_the_listings_every_panel_kept_and_those_only_one_reader
     assert status.exit_code == 0, status.output
     assert ("doubted by the blind readings: 1 panels-kept, 1 one-reader-kept, 1 one-reader-listed, "
             "1 one-panel-kept, 1 one-panel-listed, 1 one-panel-weak") in status.stdout
+    # Panels read listings 3-7 and keeps 21-22; the lone readers of 1-12 and 20-30 are not panels.
+    assert "read by a panel: 5 of 12 listings, 2 of 11 keeps (" in status.stdout
     assert "panels-kept: train 3 (label" in result.stdout and "v1.2.0 K/K/L, v1.3.0 K/K/K" in result.stdout
     again = run(panel_root, "reader", "contested", "--out", str(out), "--kind", "panels-kept")
     assert again.exit_code == 2 and "already exists" in again.stderr
