@@ -7,6 +7,7 @@ by ``cli``.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -414,10 +415,10 @@ def review_status(ws: Workspace, ranking: Path | None, run: str | None, without_
     click.echo(f"waiting for a second look: {pending}")
     record = reviews.load_record(ws, "working")
     read = reader.panel_read(record, checks)
-    decided = [(r.decision, (split, r.index) in read) for split, rs in record.items() for r in rs]
+    counts = Counter((r.decision, (split, r.index) in read) for split, rs in record.items() for r in rs)
     click.echo("read by a panel: " + ", ".join(
-        f"{sum(was_read for d, was_read in decided if d == decision):,} of {sum(d == decision for d, _ in decided):,} "
-        f"{name}" for decision, name in (("listed", "listings"), ("kept", "keeps")))
+        f"{counts[decision, True]:,} of {counts[decision, True] + counts[decision, False]:,} {name}"
+        for decision, name in (("listed", "listings"), ("kept", "keeps")))
         + " (`mnist-idk review reader family --label 0,1,2,3,4,5,6,7,8,9 --note .` lists the keeps none has read)")
     doubted = list(reader.contested(record, checks).values())
     click.echo("doubted by the blind readings: " + ", ".join(f"{doubted.count(k)} {k}" for k in reader.CONTESTED)
