@@ -211,9 +211,7 @@ def diff(ws: Workspace, old: str, new: str, split: str | None, markdown: bool, s
     if sheet_path is not None:
         splits = load_raw(ws)
         tiles = [
-            sheets.Tile(splits[d.split].images[d.index],
-                        [f"{d.kind}: {d.split} {d.index}", f"{d.entry.original}->{d.entry.label} {d.entry.reason}"])
-            for d in differences
+            sheets.Tile(splits[d.split].images[d.index], diffs.caption(d)) for d in differences
         ] or [sheets.Tile(np.zeros((28, 28), np.uint8), ["no changes"])]
         sheets.save_png(sheets.render(tiles, columns=8), sheet_path)
         click.echo(f"contact sheet: {sheet_path}", err=True)

@@ -110,6 +110,18 @@ def _row(d: Difference) -> list[str]:
     return [d.kind, d.split, str(d.index), str(d.entry.original), old, new, d.entry.note]
 
 
+def caption(d: Difference) -> list[str]:
+    """A contact-sheet caption: the change and where, then the label before -> after (``9 -> IDK (noisy)``).
+
+    The same wording as the other sheets' ``IDK (reason)``; an image that is not listed on a side
+    shows its MNIST digit there, so a removal reads back to the digit it returns to.
+    """
+    def side(e: Entry | None) -> str:
+        return f"{e.label} ({e.reason})" if e else str(d.entry.original)
+
+    return [f"{d.kind}: {d.split} {d.index}", f"{side(d.old)} -> {side(d.new)}"]
+
+
 HEADER = ["change", "split", "index", "original", "before", "after", "note"]
 
 

@@ -223,6 +223,10 @@ def test_diff_finds_added_removed_relabelled_and_note_changes(tmp_path):
                       diff.read_side(workspace(), str(new / "train.csv")))
     assert [(d.index, d.kind) for d in found] == [(0, "removed"), (2, "relabelled"), (3, "note"), (5, "added")]
     assert diff.summary(found) == "1 added, 1 removed, 1 relabelled, 1 note changed"
+    # The sheet's captions read before -> after; a removal goes back to its MNIST digit.
+    assert [diff.caption(d)[1] for d in found] == ["IDK (ambiguous) -> 5", "IDK (deformed) -> IDK (outlier)",
+                                                   "IDK (noisy) -> IDK (noisy)", "2 -> IDK (noisy)"]
+    assert diff.caption(found[0])[0] == "removed: train 0"
     assert diff.summary(found + [d for d in found if d.kind == "note"]) == \
         "1 added, 1 removed, 1 relabelled, 2 notes changed"
     both = diff.diff(diff.read_side(workspace(old), "working"), diff.read_side(workspace(new), "working"))
