@@ -641,14 +641,21 @@ def by_image(record: Mapping[str, Sequence[review.Reviewed]]) -> dict[tuple[str,
     return {(split, r.index): r for split in SPLITS for r in record.get(split, ())}
 
 
+SEEN_PREFIX = re.compile(r"^\s*seen large:\s*", re.IGNORECASE)
+
+
 def read_seen(path: Path) -> dict[tuple[str, int], str]:
-    """What the curator saw, large, per image: a CSV split,index,seen (``decide`` needs it for every change)."""
+    """What the curator saw, large, per image: a CSV split,index,seen (``decide`` needs it for every change).
+
+    ``decide`` puts "seen large: " before each look, so a look that already starts so loses it here
+    (a note read "seen large: seen large: ..." before).
+    """
     rows, problems = review.read_table(Path(path), ("split", "index", "seen"))
     looks = {}
     for line, row in rows:
         position = review.parse_index(path, line, row["split"], row["index"], problems)
         if position is not None:
-            looks[row["split"], position] = row["seen"].strip()
+            looks[row["split"], position] = SEEN_PREFIX.sub("", row["seen"]).strip()
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
     return looks

@@ -443,15 +443,15 @@ def test_decide_takes_the_panel_where_the_rule_was_met_and_lets_the_rest_stand(r
     assert disagreements.read_bytes() == before  # nothing written
     wrong = run(root, *decide[:5], "--change", "famliy")
     assert wrong.exit_code == 2 and "--change famliy: no such stratum" in wrong.stderr
-    write(seen, ["split", "index", "seen"], [{"split": s, "index": i, "seen": f"seen {n}"}
-                                             for n, (s, i) in enumerate(images[:2])])
+    write(seen, ["split", "index", "seen"], [{"split": s, "index": i, "seen": f"{'Seen large: ' * n}seen {n}"}
+                                             for n, (s, i) in enumerate(images[:2])])  # the prefix is not doubled
     result = run(root, *decide)
     assert result.exit_code == 0, result.output
     assert "2 take the panel's majority, 1 stand" in result.stdout
     rows = {(r["split"], r["index"]): r for r in read(disagreements)}
     assert rows[images[0]]["decision"] == "listed" and rows[images[0]]["reason"] == "deformed"
     assert rows[images[0]]["note"] == "the rule is retired; round v1.1.0's panel read it L/L/L; seen large: seen 0"
-    assert rows[images[1]]["note"].startswith("the rule is retired; round v1.1.0's panel read it L/L/K;")
+    assert rows[images[1]]["note"] == "the rule is retired; round v1.1.0's panel read it L/L/K; seen large: seen 1"
     assert rows[images[5]]["decision"] == "kept" and rows[images[5]]["note"] == \
         "a plain digit; stands after blind round v1.1.0 (a panel read it L/L/K, a control)"
     again = run(root, *decide)
