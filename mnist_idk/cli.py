@@ -293,8 +293,8 @@ def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_pat
 
     \b
     cnn (pip install 'mnist-idk[suggest]'): 99.6% held out, about 260 s, 1.7 GiB;
-      14 of the 15 validated test-set errors of Northcutt et al. (2021) in the top 100 of
-      test, 14 of cleanlab's 17 blatant train errors in the top 600 of train.
+      13-14 of the 15 validated test-set errors of Northcutt et al. (2021) in the top 100 of
+      test (by machine), 14 of cleanlab's 17 blatant train errors in the top 600 of train.
     conv (numpy, used when torch is missing): 98.8%, 35-38 s, 1.5 GiB; 10 of the 15, 15 of 17.
     rff (v1): 98.1%, 6 of the 15, 11 of 17.
 
