@@ -132,6 +132,7 @@ class Blind:
 class Comparison:
     round: str
     rows: list[tuple[Blind, Reviewed]]  # the blind decision and the recorded (first) one
+    set_aside: tuple[Blind, ...] = ()  # panels with no majority, left out at the curator's word
 
     @property
     def disagreements(self) -> list[tuple[Blind, Reviewed]]:
@@ -147,32 +148,41 @@ class Comparison:
                            (final or {}).get((b.split, b.index), first.decision)) for b, first in self.rows]
 
 
-def read_sheet(path: Path, labels) -> tuple[list[Blind], list[Problem]]:
+def read_sheet(path: Path, labels, set_aside: list[Blind] | None = None) -> tuple[list[Blind], list[Problem]]:
+    """The filled rows; a panel with no majority is a problem, or goes to ``set_aside`` when one is given."""
     rows, problems = review.read_rows(path, SHEET_COLUMNS)
     out, seen = [], {}
     for line, (round_, split, index, original, predicted, decision, reason, note) in rows:
         position = review.parse_index(path, line, split, index, problems)
         digit = review.parse_original(path, line, split, position, original, labels, problems) \
             if position is not None else None
-        if decision == "unsure" and votes_of(note):
+        no_majority = decision == "unsure" and bool(votes_of(note))
+        if no_majority and set_aside is None:
             problems.append(Problem(path, line, f"{split} {index}: the panel has no majority ({note.split(':')[0]}): "
-                                                "no reading to record; move the row out of the sheet (its votes "
-                                                "stay in the readers' files) or give it to a new panel"))
-        else:
+                                                "no reading to record; give it to a new panel (--set-aside-no-majority "
+                                                "records the other rows and leaves it out)"))
+        elif not no_majority:
             review.check_decision(path, line, decision, reason, note, "listed or kept", problems)
         if position is None or digit is None or not review.first_time(path, line, split, position, seen, problems):
             continue
-        out.append(Blind(round_, split, position, digit, int(predicted) if predicted.isdigit() else None,
-                         decision, reason, note, line))
+        row = Blind(round_, split, position, digit, int(predicted) if predicted.isdigit() else None,
+                    decision, reason, note, line)
+        (set_aside if no_majority and set_aside is not None else out).append(row)
     rounds = sorted({b.round for b in out})
     if len(rounds) > 1:
         problems.append(Problem(path, 0, f"one round per sheet; found {', '.join(rounds)}"))
     return out, problems
 
 
-def compare(ws: Workspace, path: Path, labels) -> Comparison:
-    """Each filled blind row beside the recorded decision; every problem (file:line) raises."""
-    rows, problems = read_sheet(Path(path), labels)
+def compare(ws: Workspace, path: Path, labels, set_aside_no_majority: bool = False) -> Comparison:
+    """Each filled blind row beside the recorded decision; every problem (file:line) raises.
+
+    A panel with no majority (three unsure, two kept) has no reading to record: it is a problem,
+    unless ``set_aside_no_majority``, when the row is left out of the round (and reported) so that
+    a new panel can read it; the readers' votes stay in their own files.
+    """
+    aside: list[Blind] | None = [] if set_aside_no_majority else None
+    rows, problems = read_sheet(Path(path), labels, aside)
     record = review.load_record(ws, "working")
     recorded = {(r.split, r.index): r for split in SPLITS for r in record[split]}
     round_ = rows[0].round if rows else ""
@@ -194,7 +204,7 @@ def compare(ws: Workspace, path: Path, labels) -> Comparison:
         problems.append(Problem(Path(path), 0, "no rows to compare"))
     if problems:
         raise MnistIdkError(f"{len(problems)} problem(s) in the blind sheet:\n" + "\n".join(map(str, problems)))
-    return Comparison(round_, pairs)
+    return Comparison(round_, pairs, tuple(aside or ()))
 
 
 def write_disagreements(comparison: Comparison, splits: Mapping[str, Split], sheet: Path) -> list[Path]:

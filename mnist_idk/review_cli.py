@@ -235,9 +235,12 @@ def review_blind_draw(ws: Workspace, round_: str, since: str | None, split: str,
 @click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--redecided", type=click.Path(dir_okay=False, path_type=Path),
               help="The disagreements decided once more (the decisions CSV a first run wrote, filled in).")
+@click.option("--set-aside-no-majority", is_flag=True,
+              help="Leave out (and name) rows whose panel has no majority, e.g. three unsure and two kept, "
+                   "instead of refusing the sheet: they are not recorded as read, so a new panel can read them.")
 @handle_errors
 @with_workspace
-def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None) -> None:
+def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None, set_aside_no_majority: bool) -> None:
     """Compare a filled blind CSV with the record, and record the round.
 
     Without disagreements, every row goes into reviewed/blind_recheck.csv at once. With some,
@@ -250,7 +253,10 @@ def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None) -> N
     from . import review as reviews
 
     splits = load_raw(ws)
-    comparison = blind.compare(ws, sheet, labels_of(splits))
+    comparison = blind.compare(ws, sheet, labels_of(splits), set_aside_no_majority)
+    for b in comparison.set_aside:
+        click.echo(f"  set aside: {b.split} {b.index} (label {b.original}), {b.note.split(':')[0]}: no majority, "
+                   "not recorded; give it to a new panel", err=True)
     rows = len(comparison.rows)
     disagreements = comparison.disagreements
     (agreement,) = reviews.agreement_by_round(comparison.checks())
@@ -263,8 +269,9 @@ def review_blind_record(ws: Workspace, sheet: Path, redecided: Path | None) -> N
         paths = blind.write_disagreements(comparison, splits, sheet)
         for path in paths:
             click.echo(str(path))
+        aside = " --set-aside-no-majority" if set_aside_no_majority else ""
         click.echo(f"nothing recorded yet: decide each once more in {paths[-1]}, then run\n"
-                   f"  mnist-idk review blind record {sheet} --redecided {paths[-1]}", err=True)
+                   f"  mnist-idk review blind record {sheet}{aside} --redecided {paths[-1]}", err=True)
         return
     counts = blind.record(ws, comparison, redecided, labels_of(splits))
     click.echo(f"recorded {rows} rows of round {comparison.round}; {counts['decided once more']} decided once more: "

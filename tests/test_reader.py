@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, read_csv as read, released_record, write_csv as write
+from conftest import REPO, read_csv as read, released_record, workspace, write_csv as write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -570,6 +570,28 @@ def test_blind_record_says_what_to_do_with_a_panel_that_has_no_majority(root, sh
     assert (f"{sheet}:2: {rows[0]['split']} {rows[0]['index']}: the panel has no majority (3 blind readers K/L/U): "
             "no reading to record") in result.stderr
     assert not (sheet.parent / "disagreements-v1.1.0.csv").exists()
+
+
+def test_blind_record_can_set_a_panel_with_no_majority_aside_and_record_the_rest(root, sheet):
+    rows = read(sheet)
+    for n, r in enumerate(rows):
+        r.update(decision="unsure" if n == 0 else "kept", reason="",
+                 note="5 blind readers K/K/U/U/U: (1) kept: a 7" if n == 0 else "5 blind readers K/K/K/K/K: (1) kept")
+    write(sheet, list(rows[0]), rows)
+    assert not (root / "reviewed" / "blind_recheck.csv").exists()  # the first round to be recorded
+    result = run(root, "blind", "record", str(sheet), "--set-aside-no-majority")
+    assert result.exit_code == 0, result.output
+    aside = f"set aside: {rows[0]['split']} {rows[0]['index']} (label {rows[0]['original']}), 5 blind readers K/K/U/U/U"
+    assert aside in result.stderr
+    assert f"recorded {len(rows) - 1} rows of round v1.1.0" in result.stdout
+    recorded = read(root / "reviewed" / "blind_recheck.csv")
+    this_round = {(r["split"], r["index"]) for r in recorded if r["round"] == "v1.1.0"}
+    assert this_round == {(r["split"], r["index"]) for r in rows[1:]}
+    # Not recorded, so not read by a panel: a new panel may take it; the others are.
+    ws = workspace(root)
+    read_now = reader.panel_read(reader.review.load_record(ws, "working"), reader.review.load_blind(ws))
+    assert (rows[0]["split"], int(rows[0]["index"])) not in read_now
+    assert {(r["split"], int(r["index"])) for r in rows[1:]} <= read_now
 
 
 def test_decide_per_image_toward_listed_lists_a_keep_only_beyond_the_readers_listing_rate(root, sheet, tmp_path):
