@@ -138,7 +138,8 @@ def instructions(items: list[Item], refs: list[tuple[str, str, int, str]], rules
         f"# A blind reading of {len(items)} MNIST digits (labelled {', '.join(map(str, labels))})",
         "Decide, for each image `itemNN`, whether it is listed as IDK (\"I don't know\") or kept as its "
         "label, by the definition below. Nobody's earlier decision is shown to you; do not look for one: "
-        "work only in this folder.",
+        "work only in this folder, and write nothing outside it (no scratch files in shared places such as "
+        "/tmp: other readers work beside you, and a file one of them overwrites could show you their item).",
         "## The definition\n" + DEFINITION,
     ]
     if rules:

@@ -81,6 +81,8 @@ def test_instructions_carry_the_definition_the_rules_and_the_rule_images(root, s
     assert result.exit_code == 0, result.output
     text = (out / "INSTRUCTIONS.md").read_text("utf-8")
     assert reader.DEFINITION in text and "Keep a 2 with a loop at its foot." in text and "`K1`: kept: a plain 2" in text
+    # Readers work side by side: nothing they write may land where another reader could read it.
+    assert "work only in this folder, and write nothing outside it" in text
     assert (out / "REF-K1.png").is_file() and (out / "REF-K1.txt").is_file()
 
 
