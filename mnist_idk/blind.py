@@ -148,26 +148,24 @@ class Comparison:
                            (final or {}).get((b.split, b.index), first.decision)) for b, first in self.rows]
 
 
-def read_sheet(path: Path, labels, set_aside: list[Blind] | None = None) -> tuple[list[Blind], list[Problem]]:
-    """The filled rows; a panel with no majority is a problem, or goes to ``set_aside`` when one is given."""
+def read_sheet(path: Path, labels, allow_no_majority: bool = False) -> tuple[list[Blind], list[Problem]]:
+    """The filled rows; a panel with no majority is a problem unless ``allow_no_majority``."""
     rows, problems = review.read_rows(path, SHEET_COLUMNS)
     out, seen = [], {}
     for line, (round_, split, index, original, predicted, decision, reason, note) in rows:
         position = review.parse_index(path, line, split, index, problems)
         digit = review.parse_original(path, line, split, position, original, labels, problems) \
             if position is not None else None
-        no_majority = decision == "unsure" and bool(votes_of(note))
-        if no_majority and set_aside is None:
+        if no_majority(decision, note) and not allow_no_majority:
             problems.append(Problem(path, line, f"{split} {index}: the panel has no majority ({note.split(':')[0]}): "
                                                 "no reading to record; give it to a new panel (--set-aside-no-majority "
                                                 "records the other rows and leaves it out)"))
-        elif not no_majority:
+        elif not no_majority(decision, note):
             review.check_decision(path, line, decision, reason, note, "listed or kept", problems)
         if position is None or digit is None or not review.first_time(path, line, split, position, seen, problems):
             continue
-        row = Blind(round_, split, position, digit, int(predicted) if predicted.isdigit() else None,
-                    decision, reason, note, line)
-        (set_aside if no_majority and set_aside is not None else out).append(row)
+        out.append(Blind(round_, split, position, digit, int(predicted) if predicted.isdigit() else None,
+                         decision, reason, note, line))
     rounds = sorted({b.round for b in out})
     if len(rounds) > 1:
         problems.append(Problem(path, 0, f"one round per sheet; found {', '.join(rounds)}"))
@@ -181,8 +179,9 @@ def compare(ws: Workspace, path: Path, labels, set_aside_no_majority: bool = Fal
     unless ``set_aside_no_majority``, when the row is left out of the round (and reported) so that
     a new panel can read it; the readers' votes stay in their own files.
     """
-    aside: list[Blind] | None = [] if set_aside_no_majority else None
-    rows, problems = read_sheet(Path(path), labels, aside)
+    rows, problems = read_sheet(Path(path), labels, set_aside_no_majority)
+    aside = tuple(b for b in rows if no_majority(b.decision, b.note))
+    rows = [b for b in rows if not no_majority(b.decision, b.note)]
     record = review.load_record(ws, "working")
     recorded = {(r.split, r.index): r for split in SPLITS for r in record[split]}
     round_ = rows[0].round if rows else ""
@@ -204,7 +203,7 @@ def compare(ws: Workspace, path: Path, labels, set_aside_no_majority: bool = Fal
         problems.append(Problem(Path(path), 0, "no rows to compare"))
     if problems:
         raise MnistIdkError(f"{len(problems)} problem(s) in the blind sheet:\n" + "\n".join(map(str, problems)))
-    return Comparison(round_, pairs, tuple(aside or ()))
+    return Comparison(round_, pairs, aside)
 
 
 def write_disagreements(comparison: Comparison, splits: Mapping[str, Split], sheet: Path) -> list[Path]:
@@ -221,6 +220,11 @@ def write_disagreements(comparison: Comparison, splits: Mapping[str, Split], she
     candidates = [Candidate(b.split, b.index, b.original, b.predicted, ";".join(first.sources))
                   for b, first in comparison.disagreements]
     return review.write_batch(candidates, splits, target.parent, target.stem, per_sheet=10)
+
+
+def no_majority(decision: str, note: str) -> bool:
+    """A panel's row whose readers reached no majority (three unsure, two kept): nothing to record."""
+    return decision == "unsure" and bool(votes_of(note))
 
 
 def votes_of(note: str) -> str:

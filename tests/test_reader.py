@@ -561,12 +561,17 @@ def test_contested_kind_choices_are_the_kinds_reader_finds():
     assert tuple(kind.type.choices) == reader.CONTESTED
 
 
-def test_blind_record_says_what_to_do_with_a_panel_that_has_no_majority(root, sheet):
+def fill_with_one_panel_split(sheet, split_note: str, kept_note: str) -> list[dict]:
+    """Fill ``sheet`` as a panel would: its first row unsure with no majority, every other row kept."""
     rows = read(sheet)
     for n, r in enumerate(rows):
-        r.update(decision="unsure" if n == 0 else "kept", reason="",
-                 note="3 blind readers K/L/U: (1) kept: a 4" if n == 0 else "3 blind readers K/K/K: (1) kept")
+        r.update(decision="unsure" if n == 0 else "kept", reason="", note=split_note if n == 0 else kept_note)
     write(sheet, list(rows[0]), rows)
+    return rows
+
+
+def test_blind_record_says_what_to_do_with_a_panel_that_has_no_majority(root, sheet):
+    rows = fill_with_one_panel_split(sheet, "3 blind readers K/L/U: (1) kept: a 4", "3 blind readers K/K/K: (1) kept")
     result = run(root, "blind", "record", str(sheet))
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert (f"{sheet}:2: {rows[0]['split']} {rows[0]['index']}: the panel has no majority (3 blind readers K/L/U): "
@@ -575,11 +580,8 @@ def test_blind_record_says_what_to_do_with_a_panel_that_has_no_majority(root, sh
 
 
 def test_blind_record_can_set_a_panel_with_no_majority_aside_and_record_the_rest(root, sheet):
-    rows = read(sheet)
-    for n, r in enumerate(rows):
-        r.update(decision="unsure" if n == 0 else "kept", reason="",
-                 note="5 blind readers K/K/U/U/U: (1) kept: a 7" if n == 0 else "5 blind readers K/K/K/K/K: (1) kept")
-    write(sheet, list(rows[0]), rows)
+    rows = fill_with_one_panel_split(sheet, "5 blind readers K/K/U/U/U: (1) kept: a 7",
+                                     "5 blind readers K/K/K/K/K: (1) kept")
     assert not (root / "reviewed" / "blind_recheck.csv").exists()  # the first round to be recorded
     result = run(root, "blind", "record", str(sheet), "--set-aside-no-majority")
     assert result.exit_code == 0, result.output
