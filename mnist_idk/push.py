@@ -154,9 +154,12 @@ def push(
     out = Path(out)
     version = card.recorded_version(out)
     if version == curation.WORKING and not allow_unreleased:
+        same = ws.release_like_working()
+        release = (f"the working lists equal release {same}: mnist-idk build --version {same}" if same
+                   else "mnist-idk build --version vX.Y.Z")
         raise MnistIdkError(
             f"{out} is a build of the unreleased working lists; build a release "
-            "(mnist-idk build --version vX.Y.Z) or pass --allow-unreleased"
+            f"({release}) or pass --allow-unreleased"
         )
     if not token:  # a dry run only reads: it may go without a token (public repos)
         from huggingface_hub import get_token

@@ -212,3 +212,24 @@ def test_refuses_without_token_unreleased_or_invalid_builds(hub, builds, working
     card.write_text(card.read_text("utf-8").replace("num_examples: 60000", "num_examples: 60001"), "utf-8")
     assert_clean_failure(run(hub, builds, broken), "does not validate")
     assert hub.writes() == []
+
+
+def test_unreleased_refusal_names_the_release_the_working_lists_equal(builds, working_build, tmp_path):
+    """Right after `mnist-idk release` a build of the working lists is refused, naming what to build."""
+    from mnist_idk.errors import MnistIdkError
+    from mnist_idk.push import push
+
+    lists, _ = builds
+    shutil.copytree(lists / "releases", tmp_path / "lists" / "releases")
+    for name in ("train.csv", "test.csv"):
+        shutil.copy(lists / "releases" / "v1.0.0" / name, tmp_path / "lists" / name)
+    ws = workspace(tmp_path / "lists")
+    with pytest.raises(MnistIdkError, match=r"equal release v1\.0\.0: mnist-idk build --version v1\.0\.0"):
+        push(ws, working_build, REPO_ID, dry_run=True)
+    shutil.copy(lists / "releases" / "v1.1.0" / "train.csv", tmp_path / "lists" / "train.csv")
+    with pytest.raises(MnistIdkError, match=r"equal release v1\.1\.0"):  # now v1.1.0's train list
+        push(ws, working_build, REPO_ID, dry_run=True)
+    (tmp_path / "lists" / "test.csv").write_text("index,original,label,reason,note\n", "utf-8")
+    with pytest.raises(MnistIdkError, match=r"unreleased working lists; build a release \(mnist-idk build "
+                                             r"--version vX\.Y\.Z\) or pass --allow-unreleased"):
+        push(ws, working_build, REPO_ID, dry_run=True)
