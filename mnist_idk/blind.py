@@ -156,11 +156,12 @@ def read_sheet(path: Path, labels, allow_no_majority: bool = False) -> tuple[lis
         position = review.parse_index(path, line, split, index, problems)
         digit = review.parse_original(path, line, split, position, original, labels, problems) \
             if position is not None else None
-        if no_majority(decision, note) and not allow_no_majority:
+        undecided = no_majority(decision, note)
+        if undecided and not allow_no_majority:
             problems.append(Problem(path, line, f"{split} {index}: the panel has no majority ({note.split(':')[0]}): "
                                                 "no reading to record; give it to a new panel (--set-aside-no-majority "
                                                 "records the other rows and leaves it out)"))
-        elif not no_majority(decision, note):
+        elif not undecided:
             review.check_decision(path, line, decision, reason, note, "listed or kept", problems)
         if position is None or digit is None or not review.first_time(path, line, split, position, seen, problems):
             continue
@@ -180,8 +181,9 @@ def compare(ws: Workspace, path: Path, labels, set_aside_no_majority: bool = Fal
     a new panel can read it; the readers' votes stay in their own files.
     """
     rows, problems = read_sheet(Path(path), labels, set_aside_no_majority)
-    aside = tuple(b for b in rows if no_majority(b.decision, b.note))
-    rows = [b for b in rows if not no_majority(b.decision, b.note)]
+    undecided = [no_majority(b.decision, b.note) for b in rows]
+    aside = tuple(b for b, u in zip(rows, undecided) if u)
+    rows = [b for b, u in zip(rows, undecided) if not u]
     record = review.load_record(ws, "working")
     recorded = {(r.split, r.index): r for split in SPLITS for r in record[split]}
     round_ = rows[0].round if rows else ""
