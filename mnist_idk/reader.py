@@ -215,6 +215,11 @@ def _image(row: Mapping[str, str]) -> tuple[str, int | str]:
     return row["split"], int(row["index"]) if row["index"].isdigit() else row["index"]
 
 
+def _key_images(key: Path) -> set[tuple[str, int | str]]:
+    """The images a key names (its problems are read_reader's to report)."""
+    return {_image(row) for _, row in read_csv(key, KEY_COLUMNS)}
+
+
 def read_reader(key: Path, decisions: Path, problems: list[Problem]) -> dict[tuple[str, int | str], Look]:
     """One reader's decisions by image (split, index), through their key; problems (file:line) appended."""
     key_rows = read_csv(key, KEY_COLUMNS)
@@ -272,9 +277,10 @@ def fill(sheet: Path, readers: Sequence[tuple[Path, Path]]) -> Counter:
         raise MnistIdkError("no reader's decisions to fill in")
     problems: list[Problem] = []
     panels = [read_reader(Path(key), Path(decisions), problems) for key, decisions in readers]
-    images = set(panels[0])
-    for (key, _), panel in zip(readers[1:], panels[1:]):
-        if set(panel) != images:
+    # compare the keys, not what was decided: a reader not done yet has its own problem already
+    images = _key_images(Path(readers[0][0]))
+    for key, _ in readers[1:]:
+        if _key_images(Path(key)) != images:
             problems.append(Problem(Path(key), 0, f"holds other images than {readers[0][0]}: each reader reads the "
                                                   "same sheet"))
     sheet_rows = read_csv(sheet, SHEET_NEEDS)

@@ -163,7 +163,13 @@ def test_fill_checks_everything_and_writes_nothing_on_a_problem(root, sheet, tmp
     assert str(untouched.value).splitlines()[1:] == [f"{decisions}:0: none of its 10 items is decided yet (is the "
                                                      "reader done?)"]
     good = [{"item": item, "decision": "kept", "reason": "", "note": "a digit"} for item in items]
+    undecided = decisions.with_name("undecided.csv")
+    decisions.rename(undecided)
     write(decisions, ["item", "decision", "reason", "note"], good)
+    with pytest.raises(MnistIdkError) as waiting:  # a panel with one reader out: that line only, no knock-on
+        reader.fill(sheet, [(key, decisions), (key, undecided)])
+    assert str(waiting.value).splitlines()[1:] == [f"{undecided}:0: none of its 10 items is decided yet (is the "
+                                                   "reader done?)"]
     assert reader.fill(sheet, [(key, decisions)]) == {"kept": 10}
     with pytest.raises(MnistIdkError) as again:  # e.g. a panel's second reader filled in on its own
         reader.fill(sheet, [(key, decisions)])
