@@ -170,6 +170,11 @@ def test_fill_checks_everything_and_writes_nothing_on_a_problem(root, sheet, tmp
         reader.fill(sheet, [(key, decisions), (key, undecided)])
     assert str(waiting.value).splitlines()[1:] == [f"{undecided}:0: none of its 10 items is decided yet (is the "
                                                    "reader done?)"]
+    other = read(key)
+    other[0]["index"] = str(int(other[0]["index"]) + 1)  # a key of another draw: one image differs
+    write(key.with_name("other.key.csv"), ["item", "split", "index"], other)
+    with pytest.raises(MnistIdkError, match=r"other\.key\.csv:0: holds other images than .*r\.key\.csv"):
+        reader.fill(sheet, [(key, decisions), (key.with_name("other.key.csv"), decisions)])
     assert reader.fill(sheet, [(key, decisions)]) == {"kept": 10}
     with pytest.raises(MnistIdkError) as again:  # e.g. a panel's second reader filled in on its own
         reader.fill(sheet, [(key, decisions)])
