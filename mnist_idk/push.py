@@ -154,7 +154,9 @@ def push(
     out = Path(out)
     version = card.recorded_version(out)
     if version == curation.WORKING and not allow_unreleased:
-        same = ws.release_like_working()
+        from .release import release_like_working
+
+        same = release_like_working(ws)
         release = (f"the working lists equal release {same}: mnist-idk build --version {same}" if same
                    else "mnist-idk build --version vX.Y.Z")
         raise MnistIdkError(

@@ -215,13 +215,13 @@ def _image(row: Mapping[str, str]) -> tuple[str, int | str]:
     return row["split"], int(row["index"]) if row["index"].isdigit() else row["index"]
 
 
-def _key_images(key: Path) -> set[tuple[str, int | str]]:
-    """The images a key names (its problems are read_reader's to report)."""
-    return {_image(row) for _, row in read_csv(key, KEY_COLUMNS)}
+def read_reader(key: Path, decisions: Path,
+                problems: list[Problem]) -> tuple[set[tuple[str, int | str]], dict[tuple[str, int | str], Look]]:
+    """One reader's images (from the key) and decisions by image (split, index); problems (file:line) appended.
 
-
-def read_reader(key: Path, decisions: Path, problems: list[Problem]) -> dict[tuple[str, int | str], Look]:
-    """One reader's decisions by image (split, index), through their key; problems (file:line) appended."""
+    The key's images come back even when the decisions cannot be read, so that a panel's keys can
+    be compared without a reader who is not done yet causing a second, misleading problem.
+    """
     key_rows = read_csv(key, KEY_COLUMNS)
     where = {}
     for line, row in key_rows:
@@ -230,7 +230,7 @@ def read_reader(key: Path, decisions: Path, problems: list[Problem]) -> dict[tup
     rows = read_csv(decisions, ("item", *FILLED))
     if rows and not any(row[c] for _, row in rows for c in FILLED):
         problems.append(Problem(decisions, 0, f"none of its {len(rows)} items is decided yet (is the reader done?)"))
-        return {}
+        return set(where.values()), {}
     decided: dict[tuple[str, int | str], Look] = {}
     for line, row in rows:
         image = where.get(row["item"])
@@ -246,7 +246,7 @@ def read_reader(key: Path, decisions: Path, problems: list[Problem]) -> dict[tup
     if missing:
         problems.append(Problem(decisions, 0, f"{len(missing)} item(s) not decided: {', '.join(missing[:10])}"
                                               f"{', ...' if len(missing) > 10 else ''}"))
-    return decided
+    return set(where.values()), decided
 
 
 def majority(looks: Sequence[Look]) -> tuple[str, str, str]:
@@ -276,11 +276,11 @@ def fill(sheet: Path, readers: Sequence[tuple[Path, Path]]) -> Counter:
     if not readers:
         raise MnistIdkError("no reader's decisions to fill in")
     problems: list[Problem] = []
-    panels = [read_reader(Path(key), Path(decisions), problems) for key, decisions in readers]
-    # compare the keys, not what was decided: a reader not done yet has its own problem already
-    images = _key_images(Path(readers[0][0]))
-    for key, _ in readers[1:]:
-        if _key_images(Path(key)) != images:
+    read = [read_reader(Path(key), Path(decisions), problems) for key, decisions in readers]
+    panels = [decided for _, decided in read]
+    images = read[0][0]  # the keys' images, not what was decided: a reader not done has said so already
+    for (key, _), (named, _) in zip(readers[1:], read[1:]):
+        if named != images:
             problems.append(Problem(Path(key), 0, f"holds other images than {readers[0][0]}: each reader reads the "
                                                   "same sheet"))
     sheet_rows = read_csv(sheet, SHEET_NEEDS)

@@ -62,12 +62,29 @@ def record_changed(ws: Workspace, released: Path) -> bool:
     patch release: the card's figures of what was reviewed and what is left come from it.
     """
     names = [f"{split}.csv" for split in SPLITS] + [review.RUNS, review.BLIND]
-    working, frozen = review.record_dir(ws), released / review.RECORD
+    return not same_files(review.record_dir(ws), released / review.RECORD, names)
+
+
+def same_files(a: Path, b: Path, names: list[str]) -> bool:
+    """Whether each named file is byte for byte the same in ``a`` and ``b`` (absent from both counts as same)."""
 
     def read(path: Path) -> bytes | None:
         return path.read_bytes() if path.is_file() else None
 
-    return any(read(working / name) != read(frozen / name) for name in names)
+    return all(read(a / name) == read(b / name) for name in names)
+
+
+def release_like_working(ws: Workspace) -> str | None:
+    """The newest release whose lists equal the working ones byte for byte, if any.
+
+    Right after `mnist-idk release` the two are the same; a message can then name the version
+    to build instead of only refusing the working lists.
+    """
+    if not ws.has_working:
+        return None
+    names = [f"{split}.csv" for split in SPLITS]
+    return next((version for version in reversed(ws.released_versions())
+                 if same_files(ws.lists_dir, ws.version_dir(version), names)), None)
 
 
 def release(

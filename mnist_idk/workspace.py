@@ -126,28 +126,6 @@ class Workspace:
             raise MnistIdkError(f"{self.lists_dir}: no released lists shipped; reinstall mnist-idk")
         return released[-1]
 
-    def release_like_working(self) -> str | None:
-        """The newest release whose lists equal the working ones byte for byte, if any.
-
-        Right after `mnist-idk release` the two are the same; a message can then name the version
-        to build instead of only refusing the working lists.
-        """
-        if not self.has_working:
-            return None
-        names = ("train.csv", "test.csv")
-        try:
-            working = [(self.lists_dir / name).read_bytes() for name in names]
-        except OSError:
-            return None
-        for version in reversed(self.released_versions()):
-            folder = self.lists_dir / "releases" / version
-            try:
-                if [(folder / name).read_bytes() for name in names] == working:
-                    return version
-            except OSError:
-                continue
-        return None
-
     def require_working(self, what: str) -> None:
         if not self.has_working:
             raise MnistIdkError(
