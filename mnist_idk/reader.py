@@ -648,21 +648,28 @@ def by_image(record: Mapping[str, Sequence[review.Reviewed]]) -> dict[tuple[str,
     return {(split, r.index): r for split in SPLITS for r in record.get(split, ())}
 
 
-SEEN_PREFIX = re.compile(r"^\s*seen large:\s*", re.IGNORECASE)
+SEEN_PREFIX = re.compile(r"^seen large(:\s*|\s+)", re.IGNORECASE)
 
 
 def read_seen(path: Path) -> dict[tuple[str, int], str]:
     """What the curator saw, large, per image: a CSV split,index,seen (``decide`` needs it for every change).
 
-    ``decide`` puts "seen large: " before each look, so a look that already starts so loses it here
-    (a note read "seen large: seen large: ..." before).
+    Each look comes back starting "seen large" once: ``decide`` writes it into the note as it is, and a
+    look that already said so is not prefixed again (47 notes read "seen large: seen large: ..." before
+    v1.208.1). "seen large beside train 8926: ..." keeps its own wording.
     """
     rows, problems = review.read_table(Path(path), ("split", "index", "seen"))
     looks = {}
     for line, row in rows:
         position = review.parse_index(path, line, row["split"], row["index"], problems)
         if position is not None:
-            looks[row["split"], position] = SEEN_PREFIX.sub("", row["seen"]).strip()
+            look = row["seen"].strip()
+            prefix = SEEN_PREFIX.match(look)
+            if prefix is None:
+                look = f"seen large: {look}"
+            else:  # the look said it already: one "seen large", in its own wording, lower case
+                look = f"seen large{':' if ':' in prefix.group(1) else ''} {look[prefix.end():]}"
+            looks[row["split"], position] = look
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
     return looks
@@ -777,7 +784,7 @@ def decide(sheet: Path, strata: Path, record: Mapping[str, Sequence[review.Revie
                                                       "you saw, large, in --seen"))
                 continue
             decision, reason = read["decision"], read["reason"] if read["decision"] == "listed" else ""
-            note = f"{why + '; ' if why else ''}round {read['round']}'s panel read it {votes}; seen large: {seen[image]}"
+            note = f"{why + '; ' if why else ''}round {read['round']}'s panel read it {votes}; {seen[image]}"
             counts["changed"] += 1
         else:
             decision = first.decision

@@ -476,6 +476,14 @@ def test_decide_takes_the_panel_where_the_rule_was_met_and_lets_the_rest_stand(r
     assert listed[images[0][1]]["reason"] == "deformed" and images[5][1] not in listed
 
 
+def test_read_seen_starts_every_look_with_seen_large_once(tmp_path):
+    seen = tmp_path / "seen.csv"
+    looks = ["a broken 4", "Seen large: a 9", "seen large beside train 8926: a 0", "seen largely a 7"]
+    write(seen, ["split", "index", "seen"], [{"split": "train", "index": n, "seen": look} for n, look in enumerate(looks)])
+    assert list(reader.read_seen(seen).values()) == [
+        "seen large: a broken 4", "seen large: a 9", "seen large beside train 8926: a 0", "seen large: seen largely a 7"]
+
+
 def test_decide_per_image_keeps_a_listing_only_where_enough_readers_keep_it_beyond_the_controls(panel_root, tmp_path):
     family = tmp_path / "family.csv"
     write(family, ["split", "index", "stratum"], [{"split": "train", "index": i, "stratum": "contested"} for i in (11, 12)])
