@@ -555,21 +555,25 @@ class Member:
     score: float | None = None
 
 
-def ranking_scores(path: Path, toward: int | None = None) -> dict[tuple[str, int], float]:
-    """Each image's score in a ``suggest`` CSV: p(``toward``), or without it the networks' doubt (1 - p(label)).
+def ranking_scores(path: Path, toward: int | None = None, by: str | None = None) -> dict[tuple[str, int], float]:
+    """Each image's score in a ``suggest`` CSV, in the CSV's (rank) order: p(``toward``), the signal
+    column ``by`` (e.g. ``knn_disagreement``, which the networks do not share), or by default the
+    networks' doubt (1 - p(label)).
 
     The CSV holds p only for the predicted digit and the likeliest other one, so p(``toward``) is 0
     where ``toward`` is neither: it ranks below every image where it is.
     """
+    if toward is not None and by is not None:
+        raise ValueError("order by p(toward) or by a signal column, not both")
     needs = ("split", "index", "predicted", "p_predicted", "alternative", "p_alternative") if toward is not None \
-        else ("split", "index", "self_confidence")
+        else ("split", "index", by or "self_confidence")
     path = Path(path)
     rows, problems = review.read_table(path, needs)
     scores = {}
     for line, row in rows:
         position = review.parse_index(path, line, row["split"], row["index"], problems)
-        column = "self_confidence" if toward is None else "p_predicted" if row["predicted"] == str(toward) else \
-            "p_alternative" if row["alternative"] == str(toward) else None
+        column = (by or "self_confidence") if toward is None else "p_predicted" if row["predicted"] == str(toward) \
+            else "p_alternative" if row["alternative"] == str(toward) else None
         try:
             score = 0.0 if column is None else float(row[column])
         except ValueError:
@@ -604,8 +608,10 @@ def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[rev
     consistency pass's blind readers), so that the next tranche of a line is simply the next
     ``top``. With ``precedent_overturned``, only those whose note names as its form ("as train N",
     "train N's form") an image the record now decides the other way: a precedent overturned since.
-    With ``scores`` (a ranking's, ``ranking_scores``), highest first: the images the networks read
-    most as the other digit, or doubt most, are where a line is likeliest to be wrong.
+    With ``scores`` (a ranking's, ``ranking_scores``), highest first, ties in the ranking's order and
+    images the ranking lacks last:
+    the images the networks read most as the other digit, or doubt most, are where a line is
+    likeliest to be wrong.
     """
     matches, excluded = re.compile(note, re.IGNORECASE), re.compile(not_note, re.IGNORECASE) if not_note else None
     read = panel_read(record, checks)
@@ -623,7 +629,8 @@ def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[rev
                     and (not precedent_overturned or overturned(r))):
                 out.append(Member(split, r.index, r.original, r.note, None if scores is None else scores.get((split, r.index))))
     if scores is not None:
-        out.sort(key=lambda m: -1.0 if m.score is None else -m.score)  # stable: ties keep split, index order
+        rank = {image: position for position, image in enumerate(scores)}
+        out.sort(key=lambda m: (1, 0.0, 0) if m.score is None else (0, -m.score, rank[m.split, m.index]))
     return out
 
 

@@ -205,6 +205,10 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
 @click.option("--toward", type=click.IntRange(0, 9), metavar="D",
               help="With --ranking: order by p(D), the images the networks read most as D (e.g. 9 for closed-head "
                    "4s). [default: by the networks' doubt, 1 - p(label)]")
+@click.option("--by", metavar="COLUMN",
+              help="With --ranking: order by this signal column instead, highest first, ties in the ranking's "
+                   "order, e.g. knn_disagreement (the share of an image's nearest neighbours labelled otherwise, "
+                   "which the networks do not share), margin, entropy or centroid_distance.")
 @click.option("--top", type=click.IntRange(min=1), help="Only the first N (size it with the headroom `draw` prints).")
 @click.option("--stratum", default="family", show_default=True, help="The stratum the CSV gives the images.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -213,7 +217,7 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
 @with_workspace
 def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | None, decision: str, include_read: bool,
                          only_split: str | None, precedent_overturned: bool, ranking: Path | None, toward: int | None,
-                         top: int | None, stratum: str, out: Path) -> None:
+                         by: str | None, top: int | None, stratum: str, out: Path) -> None:
     """The images one written line decided, as the family of a per-image round.
 
     \b
@@ -223,7 +227,8 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
 
     Every image of those labels that the record kept (or listed) with a note naming the line, and
     that no panel has read, in the order to ask them: with --ranking, those the networks read most
-    as --toward's digit (or doubt most) first. Prints each with its score and note. With
+    as --toward's digit (or doubt most, or score highest on --by's signal) first. Prints each with
+    its score and note. With
     --precedent-overturned (and --note .), the line is the record's own precedents: the keeps that
     followed an image's form ("as train 32445") after that image was listed.
     """
@@ -236,14 +241,18 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
         check_regex("--not-note", not_note)
     if toward is not None and ranking is None:
         raise MnistIdkError("--toward orders by a ranking: give --ranking too")
+    if by is not None and ranking is None:
+        raise MnistIdkError("--by orders by a ranking's column: give --ranking too")
+    if by is not None and toward is not None:
+        raise MnistIdkError("--by and --toward are two orders: give one")
     if out.exists():
         raise MnistIdkError(f"{out} already exists; nothing written (use another --out)")
-    scores = None if ranking is None else reader.ranking_scores(ranking, toward)
+    scores = None if ranking is None else reader.ranking_scores(ranking, toward, by)
     found = reader.family(reviews.load_record(ws, "working"), reviews.load_blind(ws), digit_set("--label", labels),
                           decision, note, not_note, not include_read, scores, precedent_overturned,
                           (only_split,) if only_split else reader.SPLITS)
     chosen = found[:top]
-    what = "the networks' doubt" if toward is None else f"p({toward})"
+    what = by or ("the networks' doubt" if toward is None else f"p({toward})")
     for m in chosen:
         score = "" if m.score is None else f"; {what} {m.score:.3f}"
         click.echo(f"{m.split} {m.index} (label {m.original}{score}): {m.note[:120]}")

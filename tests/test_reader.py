@@ -734,6 +734,35 @@ def test_family_picks_a_lines_unread_keeps_in_the_order_the_networks_doubt_them(
     assert bad.exit_code == 2 and f"{broken}:2: p_predicted 'high' is not a number" in bad.stderr
 
 
+def test_family_by_a_signal_orders_by_that_column_with_ties_in_the_rankings_order(panel_root, tmp_path, labels):
+    # A line the networks do not order: the unread keeps whose neighbours most often carry another label.
+    digit = labels["train"]
+    ranking = tmp_path / "ranking.csv"
+    columns = ["rank", "split", "index", "original", "self_confidence", "knn_disagreement"]
+    # Ranked by doubt 26, 24, 22, 20; by neighbours 22 and 26 tie at 0.9 (26 ranks first), 20 at 0.5, 24 at 0.1.
+    knn = {26: ("0.4", "0.9"), 24: ("0.3", "0.1"), 22: ("0.2", "0.9"), 20: ("0.1", "0.5")}
+    write(ranking, columns, [{"rank": n, "split": "train", "index": i, "original": digit[i], "self_confidence": c,
+                              "knn_disagreement": k} for n, (i, (c, k)) in enumerate(knn.items(), 1)])
+    label = ",".join(str(d) for d in range(10))
+    base = ["reader", "family", "--label", label, "--note", ".", "--split", "train", "--ranking", str(ranking)]
+    out = tmp_path / "family.csv"
+    result = run(panel_root, *base, "--by", "knn_disagreement", "--top", "5", "--stratum", "named-kept", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    # Every unread train keep outside the ranking (21, 23, 25, ...) comes after the four it scores.
+    assert [r["index"] for r in read(out)][:5] == ["26", "22", "20", "24", "21"]
+    assert "train 26 (label" in result.stdout and "knn_disagreement 0.900" in result.stdout
+    doubt = run(panel_root, *base, "--top", "4", "--out", str(tmp_path / "doubt.csv"))
+    assert [r["index"] for r in read(tmp_path / "doubt.csv")] == ["26", "24", "22", "20"]
+    for bad, message in ((["--by", "knn_disagreement", "--toward", "9"], "--by and --toward are two orders"),
+                         (["--by", "novelty"], f"{ranking}:1: header lacks novelty (needs split,index,novelty;")):
+        refused = run(panel_root, *base, *bad, "--out", str(tmp_path / "bad.csv"))
+        assert refused.exit_code == 2 and message in refused.stderr and "Traceback" not in refused.output
+        assert not (tmp_path / "bad.csv").exists()
+    unranked = run(panel_root, "reader", "family", "--label", label, "--note", ".", "--by", "knn_disagreement",
+                   "--out", str(tmp_path / "bad.csv"))
+    assert unranked.exit_code == 2 and "--by orders by a ranking's column: give --ranking too" in unranked.stderr
+
+
 def test_draw_takes_no_control_from_a_panel_that_split_over_it(panel_root, tmp_path):
     # Train 20 and 21 are kept and read once; make those readings panels, 21's split 4 to 1.
     blind = panel_root / "reviewed" / "blind_recheck.csv"
