@@ -565,15 +565,16 @@ def ranking_scores(path: Path, toward: int | None = None, by: str | None = None)
     """
     if toward is not None and by is not None:
         raise ValueError("order by p(toward) or by a signal column, not both")
+    signal = by or "self_confidence"
     needs = ("split", "index", "predicted", "p_predicted", "alternative", "p_alternative") if toward is not None \
-        else ("split", "index", by or "self_confidence")
+        else ("split", "index", signal)
     path = Path(path)
     rows, problems = review.read_table(path, needs)
     scores = {}
     for line, row in rows:
         position = review.parse_index(path, line, row["split"], row["index"], problems)
-        column = (by or "self_confidence") if toward is None else "p_predicted" if row["predicted"] == str(toward) \
-            else "p_alternative" if row["alternative"] == str(toward) else None
+        column = signal if toward is None else "p_predicted" if row["predicted"] == str(toward) else \
+            "p_alternative" if row["alternative"] == str(toward) else None
         try:
             score = 0.0 if column is None else float(row[column])
         except ValueError:
@@ -609,9 +610,8 @@ def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[rev
     ``top``. With ``precedent_overturned``, only those whose note names as its form ("as train N",
     "train N's form") an image the record now decides the other way: a precedent overturned since.
     With ``scores`` (a ranking's, ``ranking_scores``), highest first, ties in the ranking's order and
-    images the ranking lacks last:
-    the images the networks read most as the other digit, or doubt most, are where a line is
-    likeliest to be wrong.
+    images the ranking lacks last: the images the networks read most as the other digit, or doubt
+    most, are where a line is likeliest to be wrong.
     """
     matches, excluded = re.compile(note, re.IGNORECASE), re.compile(not_note, re.IGNORECASE) if not_note else None
     read = panel_read(record, checks)
