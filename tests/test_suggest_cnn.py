@@ -10,17 +10,27 @@ import pytest
 from click.testing import CliRunner
 from test_suggest import as_pairs, fake_scored, planted  # noqa: F401  (planted is a fixture)
 
+import mnist_idk
 from mnist_idk import suggest
 from mnist_idk.cli import main
 
 SMALL_CNN = suggest.Settings(model="cnn", pca_dims=20, neighbours=10, cnn_folds=2, epochs=3, width=8)
 
 
-@pytest.fixture
-def without_torch(monkeypatch):
-    """Make ``import torch`` fail as it does where the extra is not installed."""
+def hide_torch(monkeypatch):
+    """Make ``import torch`` fail as it does where the extra is not installed.
+
+    Where torch is installed and an earlier test imported the cnn module, the package keeps it as an
+    attribute, and ``from . import suggest_cnn`` would hand that back without importing: drop both.
+    """
     monkeypatch.setitem(sys.modules, "torch", None)
     monkeypatch.delitem(sys.modules, "mnist_idk.suggest_cnn", raising=False)
+    monkeypatch.delattr(mnist_idk, "suggest_cnn", raising=False)
+
+
+@pytest.fixture
+def without_torch(monkeypatch):
+    hide_torch(monkeypatch)
 
 
 def test_without_torch_the_default_is_the_numpy_model_with_a_one_line_notice(without_torch):
@@ -50,8 +60,7 @@ def test_cli_without_torch_falls_back_or_explains(without_torch, monkeypatch, tm
     notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "mnist-idk[suggest]" in notes[0]
     monkeypatch.undo()  # the real score_splits: --model cnn must fail before any work
-    monkeypatch.setitem(sys.modules, "torch", None)
-    monkeypatch.delitem(sys.modules, "mnist_idk.suggest_cnn", raising=False)
+    hide_torch(monkeypatch)
     result = CliRunner().invoke(main, [*args, "--model", "cnn", "-q"])
     assert result.exit_code == 2
     assert "error: the cnn model needs torch: pip install 'mnist-idk[suggest]'" in result.stderr
