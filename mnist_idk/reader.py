@@ -49,8 +49,8 @@ SCALE = 12  # 28 x 12 = 336 pixels: large enough to count strokes by eye
 DEFINITION = ("An image belongs to `IDK` when **a careful person, looking at it alone, cannot say which digit it "
               "is** — not \"it is ugly\", not \"a model gets it wrong\", but \"I would not bet on one digit\". A "
               "messy digit that still reads as one digit keeps its label. A stray mark that sits apart from a clear "
-              "digit is not enough. When in doubt, leave the image out: the point of the class is that models learn "
-              "to abstain on images where abstaining is right.")
+              "digit is not enough. When in doubt, keep the label (leave the image out of `IDK`): the point of the "
+              "class is that models learn to abstain on images where abstaining is right.")
 
 
 @dataclass(frozen=True)
