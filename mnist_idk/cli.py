@@ -278,11 +278,15 @@ def info(directory: Path) -> None:
               help="cnn: two small PyTorch networks (needs pip install 'mnist-idk[suggest]'); conv: numpy "
                    "convolutional features + ridge + neighbour vote; rff: v1, quick. auto: cnn if torch is "
                    "installed, else conv with a notice.")
+@click.option("--target", type=click.Choice(["label", "idk"]), default="label", show_default=True,
+              help="label: rank by doubt about the MNIST label (1 - p(label)); idk: the models learn the "
+                   "curated labels, listed images as an 11th class, and rank by p(IDK): the keeps most like "
+                   "what the curators list.")
 @quiet_option
 @handle_errors
 @with_workspace
 def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_path: Path, include_reviewed: bool,
-            model: str, quiet: bool) -> None:
+            model: str, target: str, quiet: bool) -> None:
     """Rank the images most likely to need IDK or a correction, scored out of sample.
 
     Every image is scored by models that never saw it (cross-fitting over train and test pooled);
@@ -298,9 +302,12 @@ def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_pat
     conv (numpy, used when torch is missing): 98.8%, 35-38 s, 1.5 GiB; 10 of the 15, 15 of 17.
     rff (v1): 98.1%, 6 of the 15, 11 of 17.
 
+    --target idk orders keeps for a reader looking for more IDK images: the score is the
+    out-of-fold p(IDK) of a model that learns the lists (see the README for what it finds).
+
     Example: mnist-idk suggest --split test --top 50 --sheet look.png
     """
-    from . import curation, review
+    from . import card, curation, review
     from . import suggest as suggesting
 
     report = progress_printer(quiet)
@@ -311,10 +318,16 @@ def suggest(ws: Workspace, split: str, top: int, seed: int, out: Path, sheet_pat
     if not include_reviewed:
         for name, rows in review.load_record(ws, version).items():
             exclude[name] |= {row.index for row in rows}
+    curated = None
+    if target == "idk":
+        if not any(listed.entries.values()):
+            raise MnistIdkError(f"--target idk learns from the listed images, and the lists ({version}) list none")
+        curated = [card.final_labels(s, listed) for s in splits.values()]
     if model == "auto":
         model = suggesting.default_model(lambda message: click.echo(f"note: {message}", err=True))
     try:
-        scored = suggesting.score_splits(list(splits.values()), suggesting.Settings(model=model, seed=seed), report)
+        scored = suggesting.score_splits(list(splits.values()), suggesting.Settings(model=model, seed=seed, target=target),
+                                         report, curated=curated)
     except suggesting.ModelUnavailable as error:
         raise MnistIdkError(str(error)) from error
     parts = ", ".join(f"{name} {value:.4f}" for name, value in scored.parts.items())

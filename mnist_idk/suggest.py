@@ -40,6 +40,13 @@ The signals, each oriented so that larger means "look at this image":
 - ``centroid_distance``: distance to the centroid of the given class in PCA space, divided by the
   class's median distance: the least typical members of each class (deformed strokes, outliers).
 
+With ``target="idk"`` the same models learn the curated labels instead, the listed images as an
+11th class (IDK = 10), and ``score`` is the out-of-fold p(IDK): how much an image looks like the
+images the curators already list. It orders the keeps for a reader looking for more IDK images,
+which the label-error score does not: among the random unread train keeps that panels read
+(v1.216.0-v1.252.0), the ones they listed are no likelier to carry a doubted label than the
+ones they kept. The other columns come from the 10 digits' probabilities, renormalized.
+
 Which planted and published errors each model finds, and what did not pay, is measured by
 ``benchmarks/suggest_quality.py`` (figures in the README). In v1, entropy and centroid distance
 pulled hard but plausibly labelled digits up, so they are in the table for the reviewer but in
@@ -63,6 +70,8 @@ from .raw import Split, load_splits
 SIGNALS = ("self_confidence", "margin", "entropy", "knn_disagreement", "centroid_distance")
 COMBINED = ("self_confidence", "knn_disagreement")  # the rff model's score: mean of their ranks
 MODELS = ("cnn", "conv", "rff")
+TARGETS = ("label", "idk")  # what the models learn: the MNIST labels, or the curated ones with IDK
+IDK = 10  # the class the curated labels give a listed image
 EXTRA = "pip install 'mnist-idk[suggest]'"  # what brings torch for the cnn model
 COLUMNS = ("rank", "split", "index", "original", "predicted", "p_predicted", "alternative", "p_alternative", *SIGNALS,
            "score")
@@ -114,6 +123,7 @@ class Settings:
     smoothing: float = 0.1  # cnn only: label smoothing; on planted flips 342.7 of 350 found against 342.0 without
     learning_rate: float = 6e-3  # cnn only: one-cycle peak; 6e-3 -> 99.57% held out, 4e-3 -> 99.55% (plausible flips 336.7, 335.7)
     seed: int = 0
+    target: str = "label"  # one of TARGETS; "idk" needs the curated labels (score_splits(curated=...))
 
 
 @dataclass(frozen=True)
@@ -214,14 +224,14 @@ def random_fourier_features(points: np.ndarray, count: int, rng: np.random.Gener
 
 
 def out_of_fold_scores(features: np.ndarray, labels: np.ndarray, folds: np.ndarray,
-                       progress: Progress = quiet) -> np.ndarray:
+                       progress: Progress = quiet, classes: int = 10) -> np.ndarray:
     """Ridge regression to one-hot labels; each fold predicted by the fit on the other folds.
 
     The Gram matrix of the whole data is the sum of the folds' Gram matrices, so each fit costs
     one subtraction and one solve instead of a pass over the data.
     """
     count = int(folds.max()) + 1
-    targets = np.eye(10, dtype=np.float32)[labels]
+    targets = np.eye(classes, dtype=np.float32)[labels]
     grams, rights = [], []
     for f in range(count):
         progress(f"fold {f + 1}/{count}: Gram matrix")
@@ -229,7 +239,7 @@ def out_of_fold_scores(features: np.ndarray, labels: np.ndarray, folds: np.ndarr
         rights.append(features[folds == f].T @ targets[folds == f])
     gram, right = sum(grams), sum(rights)
     ridge = 1e-3 * np.trace(gram) / len(gram) * np.eye(len(gram))
-    scores = np.zeros((len(labels), 10), np.float32)
+    scores = np.zeros((len(labels), classes), np.float32)
     for f, (fold_gram, fold_right) in enumerate(zip(grams, rights)):
         progress(f"fold {f + 1}/{count}: fit on the other folds, score this one")
         weights = np.linalg.solve((gram - fold_gram).astype(np.float64) + ridge, (right - fold_right).astype(np.float64))
@@ -363,20 +373,27 @@ def features_and_folds(images: np.ndarray, settings: Settings) -> tuple[np.ndarr
 
 
 def model_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settings,
-                        progress: Progress = quiet) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
-    """(out-of-fold probabilities, neighbour votes, PCA points, held-out accuracy of each part)."""
+                        progress: Progress = quiet, learn: np.ndarray | None = None,
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
+    """(out-of-fold probabilities, neighbour votes, PCA points, held-out accuracy of each part).
+
+    The probabilities are of the classes of ``learn`` (default: ``labels``, the 10 digits); the
+    neighbour votes always count the digits of ``labels``.
+    """
+    learn = labels if learn is None else learn
+    classes = max(10, int(learn.max()) + 1)
     accuracy = {}
     if settings.model == "rff":
         progress(f"features: deskew, PCA to {settings.pca_dims} dims, {settings.random_features} random features")
         points, features, folds, rng = features_and_folds(images, settings)
-        probabilities = calibrated_probabilities(out_of_fold_scores(features, labels, folds, progress), labels)
+        probabilities = calibrated_probabilities(out_of_fold_scores(features, learn, folds, progress, classes), learn)
         del features
         reference = np.sort(rng.choice(len(labels), min(settings.reference, len(labels)), replace=False))
         votes = neighbour_votes(points, labels, settings.neighbours, reference, progress)
-        accuracy["rff"] = float((probabilities.argmax(1) == labels).mean())
+        accuracy["rff"] = float((probabilities.argmax(1) == learn).mean())
         return probabilities, votes, points, accuracy
     if settings.model == "cnn":
-        return cnn_probabilities(images, labels, settings, progress)
+        return cnn_probabilities(images, labels, settings, progress, learn)
     if settings.model != "conv":
         raise ValueError(f"unknown model {settings.model!r}; one of {', '.join(MODELS)}")
     rng = np.random.default_rng(settings.seed)
@@ -385,20 +402,22 @@ def model_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settin
     filters = patch_filters(upright, settings.filters, rng)
     folds = rng.permutation(len(labels)) % settings.folds
     features = convolutional_features(upright, filters, settings.threshold, progress)
-    conv = calibrated_probabilities(out_of_fold_scores(features, labels, folds, progress), labels)
+    conv = calibrated_probabilities(out_of_fold_scores(features, learn, folds, progress, classes), learn)
     del features
     progress(f"PCA to {settings.pca_dims} dims, {settings.neighbours} nearest neighbours of every image")
     points = pca(upright, settings.pca_dims)
     del upright
     votes = neighbour_votes(points, labels, settings.neighbours, np.arange(len(labels)), progress)
     neighbours = (votes + 0.1) / (votes.sum(1, keepdims=True) + 1)  # a little mass on every digit
-    accuracy["conv"] = float((conv.argmax(1) == labels).mean())
+    accuracy["conv"] = float((conv.argmax(1) == learn).mean())
+    if classes > 10:  # the vote knows no IDK: it stays out of an IDK model's probabilities
+        return conv, votes, points, accuracy
     accuracy["neighbours"] = float((neighbours.argmax(1) == labels).mean())
     return (conv + neighbours) / 2, votes, points, accuracy
 
 
-def cnn_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settings,
-                      progress: Progress = quiet) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
+def cnn_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settings, progress: Progress = quiet,
+                      learn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
     """The cnn model: the mean of two networks, one reading deskewed and one raw pixels, each out of fold.
 
     Each view has its own fold assignment, so an image's two predictions come from networks
@@ -409,17 +428,19 @@ def cnn_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settings
         from . import suggest_cnn
     except (ImportError, OSError) as error:
         raise ModelUnavailable(f"the cnn model needs torch: {EXTRA} ({error})") from error
+    learn = labels if learn is None else learn
+    classes = max(10, int(learn.max()) + 1)
     rng = np.random.default_rng(settings.seed)
     upright = deskew(images)
     views = {"deskewed": upright, "raw": images.reshape(len(images), -1).astype(np.float32) / 255}
-    accuracy, total = {}, np.zeros((len(labels), 10))
+    accuracy, total = {}, np.zeros((len(labels), classes))
     for number, (view, pixels) in enumerate(views.items()):
         folds = rng.permutation(len(labels)) % settings.cnn_folds
         probabilities = suggest_cnn.out_of_fold_probabilities(
-            pixels, labels, folds, width=settings.width, epochs=settings.epochs, seed=settings.seed * 10 + number,
+            pixels, learn, folds, width=settings.width, epochs=settings.epochs, seed=settings.seed * 10 + number,
             name=f"CNN on {view} pixels", reread_share=settings.reread, smoothing=settings.smoothing,
-            learning_rate=settings.learning_rate, progress=progress)
-        accuracy[f"cnn {view}"] = float((probabilities.argmax(1) == labels).mean())
+            learning_rate=settings.learning_rate, classes=classes, progress=progress)
+        accuracy[f"cnn {view}"] = float((probabilities.argmax(1) == learn).mean())
         total += probabilities
     del views
     progress(f"PCA to {settings.pca_dims} dims, {settings.neighbours} nearest neighbours of every image")
@@ -429,10 +450,25 @@ def cnn_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settings
 
 
 def score(images: np.ndarray, labels: np.ndarray, split: np.ndarray, index: np.ndarray,
-          settings: Settings = Settings(), progress: Progress = quiet) -> Scored:
-    """Every signal and the ranking score for every image; ``split``/``index`` name the rows."""
+          settings: Settings = Settings(), progress: Progress = quiet, curated: np.ndarray | None = None) -> Scored:
+    """Every signal and the ranking score for every image; ``split``/``index`` name the rows.
+
+    ``curated`` (the labels with listed images as ``IDK``) is what a ``target="idk"`` model learns.
+    """
     labels = np.asarray(labels).astype(np.int64)
-    probabilities, votes, points, parts = model_probabilities(images, labels, settings, progress)
+    if settings.target not in TARGETS:
+        raise ValueError(f"unknown target {settings.target!r}; one of {', '.join(TARGETS)}")
+    learn = None
+    if settings.target == "idk":
+        learn = None if curated is None else np.asarray(curated).astype(np.int64)
+        if learn is None or not (learn == IDK).any():
+            raise ValueError("target 'idk' learns from listed images: give the curated labels, with some IDK")
+    probabilities, votes, points, parts = model_probabilities(images, labels, settings, progress, learn)
+    p_idk = None
+    held_out = float((probabilities.argmax(1) == (labels if learn is None else learn)).mean())
+    if learn is not None:  # the ranking is p(IDK); the table's digit columns read the digits alone
+        p_idk = probabilities[:, IDK].copy()
+        probabilities = probabilities[:, :IDK] / probabilities[:, :IDK].sum(1, keepdims=True)
     rows = np.arange(len(labels))
     given = probabilities[rows, labels]
     signals = {
@@ -442,7 +478,9 @@ def score(images: np.ndarray, labels: np.ndarray, split: np.ndarray, index: np.n
         "knn_disagreement": 1 - votes[rows, labels] / votes.sum(1),
         "centroid_distance": centroid_distance(points, labels),
     }
-    if settings.model == "rff":
+    if p_idk is not None:
+        ranking = p_idk
+    elif settings.model == "rff":
         ranking = np.mean([percentile_rank(signals[name]) for name in COMBINED], axis=0)
     else:
         ranking = signals["self_confidence"]
@@ -455,13 +493,17 @@ def score(images: np.ndarray, labels: np.ndarray, split: np.ndarray, index: np.n
         probabilities=probabilities,
         signals=signals,
         score=ranking,
-        held_out_accuracy=float((predicted == labels).mean()),
+        held_out_accuracy=held_out,
         parts=parts,
     )
 
 
-def score_splits(splits: Sequence[Split], settings: Settings = Settings(), progress: Progress = quiet) -> Scored:
-    """Score the splits pooled (more data for every fold's model), rows in the given order."""
+def score_splits(splits: Sequence[Split], settings: Settings = Settings(), progress: Progress = quiet,
+                 curated: Sequence[np.ndarray] | None = None) -> Scored:
+    """Score the splits pooled (more data for every fold's model), rows in the given order.
+
+    ``curated``: each split's curated labels (IDK = 10), in the same order, for ``target="idk"``.
+    """
     return score(
         np.concatenate([s.images for s in splits]),
         np.concatenate([s.labels for s in splits]),
@@ -469,6 +511,7 @@ def score_splits(splits: Sequence[Split], settings: Settings = Settings(), progr
         np.concatenate([np.arange(len(s.labels)) for s in splits]),
         settings,
         progress,
+        None if curated is None else np.concatenate(curated),
     )
 
 

@@ -26,7 +26,7 @@ MEAN, STD = 0.13, 0.31  # MNIST's pixel mean and standard deviation in [0, 1]
 BLANK = -MEAN / STD  # a blank pixel after normalizing: what shifted-in borders are filled with
 
 
-def network(width: int) -> nn.Module:
+def network(width: int, classes: int = 10) -> nn.Module:
     """A 5x5 stride-2 convolution, then two 3x3 conv stages with 2x2 max-pooling, a 128-unit layer.
 
     Each convolution has BatchNorm and ReLU (BatchNorm lets a one-cycle schedule train it in a few
@@ -39,7 +39,7 @@ def network(width: int) -> nn.Module:
 
     return nn.Sequential(nn.Conv2d(1, width, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
                          *stage(width, 2 * width), *stage(2 * width, 4 * width),
-                         nn.Flatten(), nn.Linear(4 * width * 3 * 3, 128), nn.ReLU(), nn.Linear(128, 10))
+                         nn.Flatten(), nn.Linear(4 * width * 3 * 3, 128), nn.ReLU(), nn.Linear(128, classes))
 
 
 def shifted(images: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -74,7 +74,8 @@ def repeatable(threads: int) -> Iterator[None]:
 
 
 def train(images: torch.Tensor, labels: torch.Tensor, width: int, epochs: int, batch: int, learning_rate: float,
-          shift: int, seed: int, progress: Callable[[str], None], name: str, smoothing: float = 0.0) -> nn.Module:
+          shift: int, seed: int, progress: Callable[[str], None], name: str, smoothing: float = 0.0,
+          classes: int = 10) -> nn.Module:
     """AdamW with a one-cycle learning rate over ``epochs`` passes of shifted images.
 
     ``smoothing`` (label smoothing) trains towards 1 - smoothing on the given label: a network
@@ -82,7 +83,7 @@ def train(images: torch.Tensor, labels: torch.Tensor, width: int, epochs: int, b
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = network(width).to(memory_format=torch.channels_last)
+    model = network(width, classes).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=5e-4)
     steps = epochs * -(-len(labels) // batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=steps, pct_start=0.25)
@@ -146,21 +147,22 @@ def reread(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, probabi
 def out_of_fold_probabilities(images: np.ndarray, labels: np.ndarray, folds: np.ndarray, *, width: int = 16,
                               epochs: int = 4, batch: int = 256, learning_rate: float = 4e-3, shift: int = 2,
                               seed: int = 0, threads: int = 2, name: str = "CNN", reread_share: float = 0.0,
-                              smoothing: float = 0.0, progress: Callable[[str], None] = lambda message: None) -> np.ndarray:
-    """p(digit) of every image (n, 10) from a network trained on the other folds (pixels in [0, 1], n x 784).
+                              smoothing: float = 0.0, classes: int = 10,
+                              progress: Callable[[str], None] = lambda message: None) -> np.ndarray:
+    """p(class) of every image (n, classes) from a network trained on the other folds (pixels in [0, 1], n x 784).
 
     The ``reread_share`` of each fold least likely to carry its label is re-read (``reread``).
     """
     count = int(folds.max()) + 1
     pixels = torch.from_numpy((images.reshape(-1, 1, 28, 28).astype(np.float32) - MEAN) / STD)
     targets = torch.from_numpy(np.asarray(labels, np.int64))
-    probabilities = np.zeros((len(labels), 10))
+    probabilities = np.zeros((len(labels), classes))
     with repeatable(threads):
         for fold in range(count):
             held_out = torch.from_numpy(np.flatnonzero(folds == fold))
             fitted = torch.from_numpy(np.flatnonzero(folds != fold))
             model = train(pixels[fitted], targets[fitted], width, epochs, batch, learning_rate, shift,
-                          seed * 1000 + fold, progress, f"{name}, fold {fold + 1}/{count}", smoothing)
+                          seed * 1000 + fold, progress, f"{name}, fold {fold + 1}/{count}", smoothing, classes)
             probabilities[held_out.numpy()] = reread(model, pixels[held_out], targets[held_out],
                                                      predict(model, pixels[held_out]), reread_share)
     return probabilities

@@ -149,6 +149,54 @@ def test_listed_images_are_left_out_and_the_rest_keeps_its_order(planted, plante
     assert len(test_only) == 500 - sum(1 for s, _ in listed_pairs if s == "test")
 
 
+@pytest.fixture(scope="module")
+def blends():
+    """3000 synthetic images, 60 of them half one class's pattern and half another's.
+
+    The curated labels list 45 of the blends as IDK and leave 15 with their digit, as a review
+    that has not reached them yet would.
+    """
+    images, labels = synthetic_digits(3000, seed=3)
+    rng = np.random.default_rng(4)
+    chosen = rng.choice(len(labels), 60, replace=False)
+    others, _ = synthetic_digits(3000, seed=3)
+    partner = others[(np.arange(3000) + rng.integers(1, 10, 3000)) % 3000]  # mostly another class's image
+    mixed = np.maximum(images[chosen] // 2, partner[chosen] // 2) + images[chosen] // 4
+    images = images.copy()
+    images[chosen] = np.clip(mixed, 0, 255)
+    curated = labels.copy()
+    curated[chosen[:45]] = suggest.IDK
+    splits = [Split("train", images[:2500], labels[:2500]), Split("test", images[2500:], labels[2500:])]
+    return splits, [curated[:2500], curated[2500:]], chosen
+
+
+def test_the_idk_target_ranks_unlisted_images_like_the_listed_ones_first(blends):
+    splits, curated, chosen = blends
+    result = suggest.score_splits(splits, replace(SMALL, target="idk"), curated=curated)
+    assert result.parts.keys() == {"conv"}  # the neighbour vote knows no IDK: not in the probabilities
+    np.testing.assert_allclose(result.probabilities.sum(1), 1, atol=1e-5)  # the digits alone, renormalized
+    assert ((result.score >= 0) & (result.score <= 1)).all()
+    listed = {"train": [int(i) for i in chosen[:45] if i < 2500], "test": [int(i) - 2500 for i in chosen[:45] if i >= 2500]}
+    top = suggest.candidates(result, exclude=listed, top=30)
+    unlisted = as_pairs(chosen[45:])
+    # A random order puts about 0.15 of the 15 unlisted blends in the top 30 of 2955; the label
+    # score cannot see them (their labels are right), p(IDK) learned from the 45 listed can.
+    found = len(unlisted & set(zip(top["split"].tolist(), top["index"].tolist())))
+    assert found >= 12, found
+    plain = suggest.candidates(suggest.score_splits(splits, SMALL), exclude=listed, top=30)
+    assert len(unlisted & set(zip(plain["split"].tolist(), plain["index"].tolist()))) < found
+
+
+def test_the_idk_target_needs_listed_images(blends):
+    splits, curated, _ = blends
+    with pytest.raises(ValueError, match="learns from listed images"):
+        suggest.score_splits(splits, replace(SMALL, target="idk"))
+    with pytest.raises(ValueError, match="learns from listed images"):
+        suggest.score_splits(splits, replace(SMALL, target="idk"), curated=[s.labels for s in splits])
+    with pytest.raises(ValueError, match="unknown target 'idx'"):
+        suggest.score_splits(splits, replace(SMALL, target="idx"), curated=curated)
+
+
 def test_deskew_stands_a_slanted_stroke_upright():
     image = np.zeros((1, 28, 28), np.uint8)
     for row in range(4, 24):
@@ -188,7 +236,7 @@ def test_cli_on_real_mnist(tmp_path, real_splits):
     assert (width, height) == expected
 
 
-def fake_scored(splits, settings=None, progress=None):
+def fake_scored(splits, settings=None, progress=None, curated=None):
     """Scores for the real 70k images without the model: a fixed random order (the CLI is under test)."""
     split = np.concatenate([np.full(len(s.labels), s.name) for s in splits])
     index = np.concatenate([np.arange(len(s.labels)) for s in splits])
@@ -226,6 +274,36 @@ def test_cli_leaves_reviewed_images_out_unless_asked(tmp_path, monkeypatch, real
     assert "1 already listed left out" in said
 
 
+def test_cli_target_idk_learns_the_curated_labels_and_refuses_lists_with_no_listing(tmp_path, monkeypatch,
+                                                                                     real_splits):
+    seen = {}
+
+    def fake(splits, settings=None, progress=None, curated=None):
+        seen.update(target=settings.target, curated=curated)
+        return fake_scored(splits)
+
+    monkeypatch.setattr(suggest, "score_splits", fake)
+    lists = tmp_path / "lists"
+    write_lists(lists, {"train": [(5, int(real_splits["train"].labels[5]))]})
+
+    def run(folder):
+        return CliRunner().invoke(main, ["suggest", "--target", "idk", "--lists-dir", str(folder), "--out",
+                                         str(tmp_path / "c.csv"), "--sheet", str(tmp_path / "c.png"), "-q"])
+
+    result = run(lists)
+    assert result.exit_code == 0, result.output
+    assert seen["target"] == "idk"
+    train, test = seen["curated"]
+    assert train[5] == suggest.IDK and (np.delete(train, 5) == np.delete(real_splits["train"].labels, 5)).all()
+    assert (test == real_splits["test"].labels).all()
+    empty = tmp_path / "empty"
+    write_lists(empty, {})
+    (tmp_path / "c.csv").unlink()
+    result = run(empty)
+    assert result.exit_code != 0 and "--target idk learns from the listed images" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "c.csv").exists()
+
+
 def test_cli_refuses_a_broken_list_before_scoring(tmp_path):
     lists = tmp_path / "lists"
     lists.mkdir()
@@ -241,10 +319,11 @@ def test_cli_refuses_a_broken_list_before_scoring(tmp_path):
 def test_cli_help_explains():
     result = CliRunner().invoke(main, ["suggest", "--help"])
     assert result.exit_code == 0
-    for option in ("--split", "--top", "--seed", "--out", "--sheet", "--raw-dir"):
+    for option in ("--split", "--top", "--seed", "--out", "--sheet", "--raw-dir", "--target"):
         assert option in result.output
     assert "out of sample" in result.output
     assert "of the 15" in result.output and "17 blatant train errors" in result.output  # measured figures
+    assert "p(IDK)" in result.output
 
 
 def test_the_benchmark_plants_plausible_flips_on_the_same_images_as_uniform_ones():

@@ -52,7 +52,7 @@ def test_cli_without_torch_falls_back_or_explains(without_torch, monkeypatch, tm
         (lists / f"{split}.csv").write_text("index,original,label,reason,note\n", "utf-8")
     models = []
     monkeypatch.setattr(suggest, "score_splits",
-                        lambda splits, settings, progress: models.append(settings.model) or fake_scored(splits))
+                        lambda splits, settings, progress, curated=None: models.append(settings.model) or fake_scored(splits))
     args = ["suggest", "--lists-dir", str(lists), "--out", str(tmp_path / "c.csv"), "--sheet", str(tmp_path / "c.png")]
     result = CliRunner().invoke(main, [*args, "-q"])
     assert result.exit_code == 0, result.output
@@ -142,3 +142,21 @@ def test_the_networks_train_at_the_settings_learning_rate(planted, monkeypatch):
     monkeypatch.setattr(suggest_cnn, "out_of_fold_probabilities", fake)
     suggest.score_splits(planted[0], replace(SMALL_CNN, learning_rate=1e-3))
     assert seen == [1e-3, 1e-3]  # both networks: the setting is not lost on the way
+
+
+def test_the_cnn_learns_an_idk_class_when_the_curated_labels_have_one():
+    pytest.importorskip("torch")
+    from mnist_idk import suggest_cnn
+    from test_suggest import synthetic_digits
+
+    images, labels = synthetic_digits(2000, seed=5)
+    labels = labels.copy()
+    labels[labels == 3] = suggest.IDK  # one pattern is what the curators list
+    folds = np.random.default_rng(0).permutation(2000) % 2  # (arange % 2 would hold out only odd digits)
+    probabilities = suggest_cnn.out_of_fold_probabilities(images.reshape(2000, -1) / 255, labels, folds, width=8,
+                                                          epochs=3, classes=11)
+    assert probabilities.shape == (2000, 11)
+    np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
+    # held out, the listed pattern is read as IDK and nothing else is
+    assert (probabilities.argmax(1)[labels == suggest.IDK] == suggest.IDK).mean() > 0.9
+    assert (probabilities.argmax(1)[labels != suggest.IDK] != suggest.IDK).mean() > 0.9
