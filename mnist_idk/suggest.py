@@ -557,13 +557,13 @@ def write_csv(table: np.ndarray, path: Path) -> None:
 
 
 def write_sheet(table: np.ndarray, splits: Mapping[str, Split], path: Path, columns: int = 10) -> None:
-    """Contact sheet of the table's rows, captioned: rank, split, index; label → predicted (p)."""
+    """Contact sheet of the table's rows, captioned: rank, split, index; label -> predicted (p)."""
     from . import sheet
 
     tiles = [
         sheet.Tile(splits[row["split"]].images[row["index"]], [
             f"#{row['rank']} {row['split']} {row['index']}",
-            f"{row['original']} → {row['predicted']} ({row['p_predicted']:.2f})",
+            f"{row['original']} -> {row['predicted']} ({row['p_predicted']:.2f})",  # Pillow's font has no arrow
         ])
         for row in table
     ] or [sheet.Tile(np.zeros((28, 28), np.uint8), ["no candidates"])]

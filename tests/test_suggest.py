@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, ImageFont
 
 from mnist_idk import curation, sheet, suggest
 from mnist_idk.cli import main
@@ -108,7 +108,13 @@ def test_the_table_gives_the_predicted_digit_its_probability_and_the_sheet_says_
     suggest.write_sheet(table, {s.name: s for s in splits}, tmp_path / "s.png")
     first = table[0]
     assert drawn[0].caption == [f"#1 {first['split']} {first['index']}",
-                                f"{first['original']} → {first['predicted']} ({first['p_predicted']:.2f})"]
+                                f"{first['original']} -> {first['predicted']} ({first['p_predicted']:.2f})"]
+    # every character has a glyph in the sheet's font (Pillow's default drew '→' as a box)
+    font = ImageFont.load_default()
+    missing = font.getmask("\U0010fffd")
+    for character in "".join(drawn[0].caption):
+        glyph = font.getmask(character)
+        assert (glyph.size, bytes(glyph)) != (missing.size, bytes(missing)), character
     assert (splits[0 if first["split"] == "train" else 1].images[first["index"]] == drawn[0].image).all()
 
 
