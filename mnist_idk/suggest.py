@@ -65,13 +65,13 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .metrics import IDK_CLASS as IDK  # the class the curated labels give a listed image
 from .raw import Split, load_splits
 
 SIGNALS = ("self_confidence", "margin", "entropy", "knn_disagreement", "centroid_distance")
 COMBINED = ("self_confidence", "knn_disagreement")  # the rff model's score: mean of their ranks
 MODELS = ("cnn", "conv", "rff")
 TARGETS = ("label", "idk")  # what the models learn: the MNIST labels, or the curated ones with IDK
-IDK = 10  # the class the curated labels give a listed image
 EXTRA = "pip install 'mnist-idk[suggest]'"  # what brings torch for the cnn model
 COLUMNS = ("rank", "split", "index", "original", "predicted", "p_predicted", "alternative", "p_alternative", *SIGNALS,
            "score")
@@ -416,19 +416,19 @@ def model_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settin
     return (conv + neighbours) / 2, votes, points, accuracy
 
 
-def cnn_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settings, progress: Progress = quiet,
-                      learn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
+def cnn_probabilities(images: np.ndarray, labels: np.ndarray, settings: Settings, progress: Progress,
+                      learn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
     """The cnn model: the mean of two networks, one reading deskewed and one raw pixels, each out of fold.
 
     Each view has its own fold assignment, so an image's two predictions come from networks
     trained on different images as well as different views. The neighbour vote is still
     computed: it is the ``knn_disagreement`` signal, though not part of the probabilities.
+    ``learn`` is what the networks learn: ``labels``, or the curated labels with IDK.
     """
     try:
         from . import suggest_cnn
     except (ImportError, OSError) as error:
         raise ModelUnavailable(f"the cnn model needs torch: {EXTRA} ({error})") from error
-    learn = labels if learn is None else learn
     classes = max(10, int(learn.max()) + 1)
     rng = np.random.default_rng(settings.seed)
     upright = deskew(images)
