@@ -166,12 +166,6 @@ def decide(probabilities: np.ndarray, variant: str, abstain: int) -> tuple[np.nd
     return predicted, confidence, idk_score
 
 
-def auroc(positive: np.ndarray, score: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(positive, score)) if 0 < positive.sum() < len(positive) else None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", default=None, help="release to train and score on [default: the latest]")
@@ -235,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 "description": description,
                 "labels": trained_on,
                 "abstains": abstains,
-                "idk_auroc": auroc(truth == metrics.IDK_CLASS, idk_score),
+                "idk_auroc": metrics.auroc(truth == metrics.IDK_CLASS, idk_score),
                 "fit_seconds_both_label_sets": round(seconds, 1),
                 "scores": scores.to_dict(curve=False),
             })

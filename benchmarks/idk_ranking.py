@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_idk import card, curation, suggest
+from mnist_idk import card, curation, metrics, suggest
 from mnist_idk.errors import MnistIdkError
 from mnist_idk.raw import load_splits
 from mnist_idk.workspace import Workspace
@@ -48,12 +48,6 @@ def read_samples(path: Path, sizes: dict[str, int]) -> list[tuple[str, str, int]
     return rows
 
 
-def auroc(positive: np.ndarray, score: np.ndarray) -> float:
-    """P(a listed sample scores above a kept one), ties counting half."""
-    pos, neg = score[positive], score[~positive]
-    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg)))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", help="release whose lists the idk model learns and judge the samples [default: the latest]")
@@ -75,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     offset = {name: start for name, start in zip(splits, np.cumsum([0] + [len(s.labels) for s in splits.values()]))}
     rows = np.array([offset[split] + index for _, split, index in samples])
     listed = np.array([curated[split][index] == suggest.IDK for _, split, index in samples])
+    if not 0 < listed.sum() < len(listed):
+        print(f"error: {len(samples)} samples up to {version}, {int(listed.sum())} of them listed: an AUROC needs both "
+              "listed and kept samples", file=sys.stderr)
+        return 2
     print(f"{len(samples)} random samples of unread train keeps (rounds up to {version}), {listed.sum()} listed in "
           f"{version}; model {model}, seed {args.seed}")
     top = max(1, round(0.1 * len(samples)))
@@ -87,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         score = scored.score[rows]
         best = np.argsort(-score, kind="stable")[:top]
         what = "1 - p(label)" if target == "label" else "p(IDK)"
-        print(f"--target {target:5s} ({what}): AUROC {auroc(listed, score):.3f}; top {top} of the samples hold "
+        print(f"--target {target:5s} ({what}): AUROC {metrics.auroc(listed, score):.3f}; top {top} of the samples hold "
               f"{listed[best].sum()} of the {listed.sum()} listed; {seconds:.0f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak memory of the process: {peak:.1f} GiB")

@@ -25,6 +25,8 @@ model that abstains by a threshold be scored on the same scale.
   constant confidence). ``selective_accuracy[c]`` is 1 - risk at k = ceil(c n). Ties in
   confidence are resolved by expectation (the errors of a tied group are spread evenly over
   it), so the figures never depend on row order.
+- ``auroc``: how well a score (p(IDK), say) ranks positives above negatives; the benchmarks
+  report it for IDK against the rest.
 """
 
 from __future__ import annotations
@@ -108,6 +110,27 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float] 
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == trials else min(1.0, centre + half)
     return low, high
+
+
+def auroc(positive, score) -> float | None:
+    """P(a positive scores above a negative), ties counting half; ``None`` without both kinds.
+
+    The area under the ROC curve from ranks (Mann-Whitney U), so it is exact and O(n log n):
+    how well a score such as p(IDK) puts the images a list holds ahead of the rest.
+    """
+    positive = np.asarray(positive, bool)
+    score = np.asarray(score, np.float64)
+    if positive.shape != score.shape:
+        raise MnistIdkError(f"auroc: {len(positive)} labels but {len(score)} scores")
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    values, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    # The mean 1-based rank of each group of equal scores.
+    mean_rank = np.cumsum(counts) - (counts - 1) / 2
+    rank_sum = mean_rank[inverse.ravel()][positive].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def risk_coverage(correct: np.ndarray, confidence: np.ndarray) -> RiskCoverage:

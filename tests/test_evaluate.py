@@ -261,3 +261,28 @@ def test_evaluate_prints_the_interval_of_idk_precision_and_recall():
     table = evaluate.format_table(scores, "t")
     assert f"IDK recall                0.0333  (1/30)  95% interval {metrics.wilson(1, 30)[0]:.4f}-" in table
     assert metrics.score(truth, np.full(100, 3)).idk_precision_interval is None  # never predicts IDK
+
+
+def test_auroc_counts_ties_half_and_orders_perfectly_separated_scores():
+    listed = np.array([True, False, False, True])
+    assert metrics.auroc(listed, [0.9, 0.1, 0.2, 0.8]) == 1.0
+    assert metrics.auroc(listed, [0.1, 0.9, 0.8, 0.2]) == 0.0
+    assert metrics.auroc(listed, np.full(4, 0.5)) == 0.5
+    assert metrics.auroc(listed, [0.9, 0.1, 0.9, 0.8]) == 0.625  # 1 + 0.5 (a tie) + 1 + 0 of the 4 pairs
+    assert metrics.auroc([True, True], [0.1, 0.2]) is None and metrics.auroc([False], [0.3]) is None
+    with pytest.raises(MnistIdkError, match="3 labels but 2 scores"):
+        metrics.auroc([True, False, True], [0.1, 0.2])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 6)), min_size=2, max_size=40))
+def test_auroc_is_the_share_of_ordered_pairs(rows):
+    """Against the definition, pair by pair (small integer scores, so ties are common)."""
+    positive = np.array([p for p, _ in rows])
+    score = np.array([s for _, s in rows], float)
+    pos, neg = score[positive], score[~positive]
+    if len(pos) == 0 or len(neg) == 0:
+        assert metrics.auroc(positive, score) is None
+        return
+    pairs = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg)
+    assert metrics.auroc(positive, score) == pytest.approx(pairs / (len(pos) * len(neg)), abs=1e-12)

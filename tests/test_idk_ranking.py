@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 
-import numpy as np
 import pytest
 
 from mnist_idk.errors import MnistIdkError
@@ -39,8 +38,14 @@ def test_a_broken_samples_file_is_named_with_its_line(tmp_path, text, message):
         idk_ranking.read_samples(path, SIZES)
 
 
-def test_auroc_counts_ties_half_and_orders_perfectly_separated_scores():
-    listed = np.array([True, False, False, True])
-    assert idk_ranking.auroc(listed, np.array([0.9, 0.1, 0.2, 0.8])) == 1.0
-    assert idk_ranking.auroc(listed, np.array([0.1, 0.9, 0.8, 0.2])) == 0.0
-    assert idk_ranking.auroc(listed, np.full(4, 0.5)) == 0.5
+def test_a_version_before_any_listed_sample_is_one_error_line(monkeypatch, capsys):
+    """No AUROC without listed and kept samples: exit 2 and say why, before any model is trained."""
+    from conftest import RAW
+
+    monkeypatch.setenv("MNIST_IDK_RAW_DIR", str(RAW))
+    monkeypatch.delenv("MNIST_IDK_LISTS_DIR", raising=False)
+    monkeypatch.chdir(REPO)
+    assert idk_ranking.main(["--version", "v1.200.0"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: 0 samples up to v1.200.0, 0 of them listed: an AUROC needs both listed and kept "
+                   "samples\n")
