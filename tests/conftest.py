@@ -15,6 +15,10 @@ atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ.setdefault("HF_HOME", _HOME)
 os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(_HOME, "datasets"))
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# The suite tests this checkout: a curator's own settings (lists or raw files elsewhere, a mirror,
+# a default repo id) must not leak in. Tests that need one set it with monkeypatch.
+for _name in ("MNIST_IDK_LISTS_DIR", "MNIST_IDK_RAW_DIR", "MNIST_IDK_MIRRORS", "MNIST_IDK_REPO_ID"):
+    os.environ.pop(_name, None)
 
 from pathlib import Path  # noqa: E402
 
