@@ -126,7 +126,7 @@ def auroc(positive, score) -> float | None:
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
-    values, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
     # The mean 1-based rank of each group of equal scores.
     mean_rank = np.cumsum(counts) - (counts - 1) / 2
     rank_sum = mean_rank[inverse.ravel()][positive].sum()
