@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     curated = {name: card.final_labels(s, chosen) for name, s in splits.items()}
     offset = {name: start for name, start in zip(splits, np.cumsum([0] + [len(s.labels) for s in splits.values()]))}
     rows = np.array([offset[split] + index for _, split, index in samples])
-    listed = np.array([curated[split][index] == suggest.IDK for _, split, index in samples])
+    listed = np.array([curated[split][index] == metrics.IDK_CLASS for _, split, index in samples])
     if not 0 < listed.sum() < len(listed):
         print(f"error: {len(samples)} samples up to {version}, {int(listed.sum())} of them listed: an AUROC needs both "
               "listed and kept samples", file=sys.stderr)
