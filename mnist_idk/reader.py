@@ -20,7 +20,7 @@ import random
 import re
 import shutil
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from math import comb
 from pathlib import Path
@@ -600,7 +600,7 @@ def precedents(note: str) -> set[tuple[str, int]]:
 def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[review.BlindCheck], labels: set[int],
            decision: str, note: str, not_note: str | None = None, unread: bool = True,
            scores: Mapping[tuple[str, int], float] | None = None, precedent_overturned: bool = False,
-           splits: Sequence[str] = SPLITS) -> list[Member]:
+           splits: Sequence[str] = SPLITS, not_sources: Collection[str] = ()) -> list[Member]:
     """The images one written line decided: a per-image round's family, in the order to ask them.
 
     Every image of ``splits`` labelled one of ``labels`` that the record ``decision`` (kept or
@@ -609,6 +609,7 @@ def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[rev
     consistency pass's blind readers), so that the next tranche of a line is simply the next
     ``top``. With ``precedent_overturned``, only those whose note names as its form ("as train N",
     "train N's form") an image the record now decides the other way: a precedent overturned since.
+    Images any of whose sources is of a kind in ``not_sources`` (e.g. ``audit``) are left out.
     With ``scores`` (a ranking's, ``ranking_scores``), highest first, ties in the ranking's order and
     images the ranking lacks last: the images the networks read most as the other digit, or doubt
     most, are where a line is likeliest to be wrong.
@@ -626,12 +627,27 @@ def family(record: Mapping[str, Sequence[review.Reviewed]], checks: Sequence[rev
             if (r.original in labels and r.decision == decision and matches.search(r.note)
                     and not (excluded and excluded.search(r.note))
                     and not (unread and (split, r.index) in read)
+                    and not any(review.source_kind(source) in not_sources for source in r.sources)
                     and (not precedent_overturned or overturned(r))):
                 out.append(Member(split, r.index, r.original, r.note, None if scores is None else scores.get((split, r.index))))
     if scores is not None:
         rank = {image: position for position, image in enumerate(scores)}
         out.sort(key=lambda m: (1, 0.0, 0) if m.score is None else (0, -m.score, rank[m.split, m.index]))
     return out
+
+
+def sample(members: Sequence[Member], n: int, seed: int) -> list[Member]:
+    """A random ``n`` of a family (all of it when it is no larger), in (split, index) order.
+
+    Drawn from the members sorted by (split, index), so that the draw depends only on which images
+    match and the seed, never on the record's row order: the same record and seed give the same
+    sample. A random family is how a round estimates what a line (or, with every note, the whole
+    record) got wrong, which a ranked family cannot: its top is chosen for doubt.
+    """
+    pool = sorted(members, key=lambda m: (SPLITS.index(m.split), m.index))
+    if n >= len(pool):
+        return pool
+    return [pool[i] for i in sorted(random.Random(seed).sample(range(len(pool)), n))]
 
 
 def panel_read(record: Mapping[str, Sequence[review.Reviewed]],

@@ -210,6 +210,15 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
                    "order, e.g. knn_disagreement (the share of an image's nearest neighbours labelled otherwise, "
                    "which the networks do not share), margin, entropy or centroid_distance.")
 @click.option("--top", type=click.IntRange(min=1), help="Only the first N (size it with the headroom `draw` prints).")
+@click.option("--sample", type=click.IntRange(min=1), metavar="N",
+              help="A random N of the images instead, in (split, index) order: a random check of what the line "
+                   "decided (with --note ., of the whole record), whose share a round finds wrong estimates the "
+                   "line's error rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="With --sample: the same seed, the same images.")
+@click.option("--not-source", "not_sources", multiple=True,
+              type=click.Choice(["seed", "published", "suggest", "audit", "forms"]),
+              help="Leave out images a source of this kind brought to review (repeatable), e.g. audit, whose "
+                   "keeps the audit's own figures count.")
 @click.option("--stratum", default="family", show_default=True, help="The stratum the CSV gives the images.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The family CSV (split,index,stratum) for `review reader draw`; never overwritten.")
@@ -217,20 +226,24 @@ def review_reader_contested(ws: Workspace, kind: tuple[str, ...], out: Path | No
 @with_workspace
 def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | None, decision: str, include_read: bool,
                          only_split: str | None, precedent_overturned: bool, ranking: Path | None, toward: int | None,
-                         by: str | None, top: int | None, stratum: str, out: Path) -> None:
+                         by: str | None, top: int | None, sample: int | None, seed: int, not_sources: tuple[str, ...],
+                         stratum: str, out: Path) -> None:
     """The images one written line decided, as the family of a per-image round.
 
     \b
     mnist-idk review reader family --label 4 --note 'closed|triang' --not-note 'open' \\
         --ranking build/ranking.csv --toward 9 --top 30 --stratum closed4 --out family.csv
     mnist-idk review reader draw family.csv --round v1.46.0 --digits 4,9 --kept-controls 30
+    mnist-idk review reader family --label 0,1,2,3,4,5,6,7,8,9 --note . --split train \
+        --not-source audit --sample 30 --seed 313 --stratum named-kept --out random.csv
 
     Every image of those labels that the record kept (or listed) with a note naming the line, and
     that no panel has read, in the order to ask them: with --ranking, those the networks read most
     as --toward's digit (or doubt most, or score highest on --by's signal) first. Prints each with
     its score and note. With
     --precedent-overturned (and --note .), the line is the record's own precedents: the keeps that
-    followed an image's form ("as train 32445") after that image was listed.
+    followed an image's form ("as train 32445") after that image was listed. With --sample, a
+    seeded random N of them: the family of a random check.
     """
     from . import reader
     from . import review as reviews
@@ -245,13 +258,15 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
         raise MnistIdkError("--by orders by a ranking's column: give --ranking too")
     if by is not None and toward is not None:
         raise MnistIdkError("--by and --toward are two orders: give one")
+    if sample is not None and (ranking is not None or top is not None):
+        raise MnistIdkError("--sample draws at random: give no --ranking or --top with it")
     if out.exists():
         raise MnistIdkError(f"{out} already exists; nothing written (use another --out)")
     scores = None if ranking is None else reader.ranking_scores(ranking, toward, by)
     found = reader.family(reviews.load_record(ws, "working"), reviews.load_blind(ws), digit_set("--label", labels),
                           decision, note, not_note, not include_read, scores, precedent_overturned,
-                          (only_split,) if only_split else reader.SPLITS)
-    chosen = found[:top]
+                          (only_split,) if only_split else reader.SPLITS, not_sources)
+    chosen = found[:top] if sample is None else reader.sample(found, sample, seed)
     what = by or ("the networks' doubt" if toward is None else f"p({toward})")
     for m in chosen:
         score = "" if m.score is None else f"; {what} {m.score:.3f}"
@@ -260,6 +275,8 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
     click.echo(f"{len(chosen)} of {len(found)} {decision} image{'' if len(found) == 1 else 's'} whose note matches"
                + ("" if include_read else ", no panel has read")
                + (", whose precedent the record now decides the other way" if precedent_overturned else "")
+               + (f", no {' or '.join(not_sources)} source" if not_sources else "")
+               + (f", at random (seed {seed})" if sample is not None else "")
                + (f"; {what} {min(spread):.3f} to {max(spread):.3f}" if spread else ""), err=True)
     if not chosen:
         raise MnistIdkError("no image matches: nothing written")

@@ -763,6 +763,48 @@ def test_family_by_a_signal_orders_by_that_column_with_ties_in_the_rankings_orde
     assert unranked.exit_code == 2 and "--by orders by a ranking's column: give --ranking too" in unranked.stderr
 
 
+def test_family_sample_is_a_seeded_random_n_in_index_order_that_leaves_out_a_source_kind(panel_root, tmp_path, labels):
+    # Keeps 20-30 are unread by any panel (their one reading is a lone reader's); 20-23 came from a published list.
+    digit = labels["train"]
+    record = panel_root / "reviewed" / "train.csv"
+    rows = read(record)
+    for r in rows:
+        if int(r["index"]) in (20, 21, 22, 23):
+            r["source"] = "published:northcutt"
+    write(record, list(rows[0]), rows)
+    label = ",".join(str(d) for d in range(10))
+    base = ["reader", "family", "--label", label, "--note", ".", "--split", "train"]
+
+    def family(name, *options):
+        result = run(panel_root, *base, *options, "--out", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        return result, [int(r["index"]) for r in read(tmp_path / name)]
+
+    result, first = family("a.csv", "--sample", "4", "--seed", "7", "--stratum", "named-kept")
+    assert len(first) == 4 and first == sorted(first) and set(first) <= set(range(20, 31))
+    assert {r["stratum"] for r in read(tmp_path / "a.csv")} == {"named-kept"}
+    assert "4 of 11 kept images whose note matches, no panel has read, at random (seed 7)" in result.stderr
+    _, again = family("b.csv", "--sample", "4", "--seed", "7")
+    assert again == first  # the same record and seed, the same images
+    # The rounds' fixed recipe: random.Random(seed).sample over the matching indices in order.
+    import random
+    assert first == sorted(random.Random(7).sample(list(range(20, 31)), 4))
+    others = {tuple(family(f"s{seed}.csv", "--sample", "4", "--seed", str(seed))[1]) for seed in range(8)}
+    assert len(others) > 1  # the seed matters
+    result, outside = family("c.csv", "--sample", "4", "--seed", "7", "--not-source", "published")
+    assert set(outside) <= set(range(24, 31)) and len(outside) == 4
+    assert "4 of 7 kept images whose note matches, no panel has read, no published source, at random" in result.stderr
+    _, whole = family("d.csv", "--sample", "50", "--not-source", "published")
+    assert whole == list(range(24, 31))  # asked for more than match: all of them
+    neither = run(panel_root, *base, "--not-source", "published", "--not-source", "seed", "--out", str(tmp_path / "e.csv"))
+    assert neither.exit_code == 2 and "no image matches" in neither.stderr  # every keep came from one or the other
+    for bad, message in ((["--sample", "3", "--top", "2"], "--sample draws at random: give no --ranking or --top"),
+                         (["--sample", "0"], "--sample"), (["--not-source", "rumour"], "--not-source")):
+        refused = run(panel_root, *base, *bad, "--out", str(tmp_path / "bad.csv"))
+        assert refused.exit_code == 2 and message in refused.stderr and "Traceback" not in refused.output
+        assert not (tmp_path / "bad.csv").exists()
+
+
 def test_draw_takes_no_control_from_a_panel_that_split_over_it(panel_root, tmp_path):
     # Train 20 and 21 are kept and read once; make those readings panels, 21's split 4 to 1.
     blind = panel_root / "reviewed" / "blind_recheck.csv"
