@@ -74,14 +74,22 @@ def validate(ws: Workspace, directory: Path, version: str | None, skip_load_data
 
 @main.command()
 @click.option("--no-raw", is_flag=True, help="Skip checks that need the raw files (original labels).")
+@click.option("--every-release", is_flag=True,
+              help="Re-check every release's review record in full, not only the newest's (minutes with hundreds "
+                   "of releases; each was checked when it was made): after an upgrade of mnist-idk whose lint "
+                   "checks more.")
 @handle_errors
 @with_workspace
-def lint(ws: Workspace, no_raw: bool) -> None:
-    """Check the curation lists: format, indices, original labels, reasons, released files."""
+def lint(ws: Workspace, no_raw: bool, every_release: bool) -> None:
+    """Check the curation lists: format, indices, original labels, reasons, released files.
+
+    The working lists and review record in full; every release's files against its SHA256SUMS
+    (released files never change); the newest release's review record in full.
+    """
     from . import curation, review
 
     ws.require_working("lint")
-    problems = review.lint(ws, labels=None if no_raw else labels_of(load_raw(ws)))
+    problems = review.lint(ws, labels=None if no_raw else labels_of(load_raw(ws)), every_release=every_release)
     if problems:
         raise MnistIdkError(curation.format_problems(problems))
     click.echo(f"{ws.lists_dir}: lists are clean")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 import subprocess
 import sys
@@ -339,3 +340,34 @@ def test_relabel_prs_run_without_secrets_or_write_access():
     assert workflow["permissions"] == {"contents": "read"}
     assert all("permissions" not in job for job in workflow["jobs"].values())
     assert "secrets." not in text
+
+
+def test_relabel_prs_may_add_a_release_but_never_change_a_released_file(tmp_path):
+    """The curation workflow's guard step, run as written in a repository with an origin and a PR branch."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "curation.yml").read_text("utf-8"))
+    step = next(s for s in workflow["jobs"]["review"]["steps"] if s.get("name") == "Released files never change")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "init.defaultBranch=main"]
+    base, pr = tmp_path / "base", tmp_path / "pr"
+    release = base / "curation_lists" / "releases" / "v1.0.0"
+    release.mkdir(parents=True)
+    (release / "train.csv").write_text("index,original,label,reason,note\n", "utf-8")
+    subprocess.run([*git, "init", "-q", str(base)], check=True)
+    subprocess.run([*git, "-C", str(base), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(base), "commit", "-qm", "v1.0.0"], check=True)
+    subprocess.run([*git, "clone", "-q", str(base), str(pr)], check=True)
+
+    def guard():
+        return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=pr, capture_output=True, text=True,
+                              env={**os.environ, "BASE_REF": "main"}, timeout=60)
+
+    added = pr / "curation_lists" / "releases" / "v1.1.0" / "train.csv"
+    added.parent.mkdir()
+    added.write_text("index,original,label,reason,note\n", "utf-8")
+    (pr / "curation_lists" / "train.csv").write_text("index,original,label,reason,note\n1,0,IDK,noisy,a smudge\n")
+    subprocess.run([*git, "-C", str(pr), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(pr), "commit", "-qm", "a new release"], check=True)
+    assert guard().returncode == 0
+    (pr / "curation_lists" / "releases" / "v1.0.0" / "train.csv").write_text("index,original,label,reason,note\n1,0,IDK,noisy,x\n")
+    subprocess.run([*git, "-C", str(pr), "commit", "-qam", "edit a release"], check=True)
+    refused = guard()
+    assert refused.returncode == 1 and "curation_lists/releases/v1.0.0/train.csv" in refused.stdout, refused.stdout

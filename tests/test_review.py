@@ -93,6 +93,38 @@ def test_release_freezes_the_record_with_the_lists(tmp_path, labels):
     assert [r.index for r in review.load_record(workspace(root), "v1.0.0")["train"]] == [1, 3]
 
 
+def test_lint_rereads_the_newest_releases_record_and_every_one_only_when_asked(tmp_path, labels):
+    import hashlib
+
+    root = lists(tmp_path, train="1,0,IDK,noisy,a smudge\n", reviewed_train="1,0,listed,seed-v1.0.0,a smudge\n")
+    release(workspace(root), "1.0.0", "first", labels, datetime.date(2026, 1, 1))
+    with open(root / "reviewed" / "train.csv", "a", encoding="utf-8") as f:
+        f.write("3,1,kept,seed-v1.0.0,a clear 1\n")
+    release(workspace(root), "1.1.0", "second", labels, datetime.date(2026, 1, 2))
+
+    def forge(version):
+        """Break a release's record so that its list disagrees, and forge its checksum to match."""
+        frozen = root / "releases" / version / "reviewed" / "train.csv"
+        frozen.write_text(frozen.read_text("utf-8").replace("1,0,listed", "1,0,kept"), "utf-8")
+        sums = root / "releases" / version / "SHA256SUMS"
+        digest = hashlib.sha256(frozen.read_bytes()).hexdigest()
+        sums.write_text("".join(f"{digest}  reviewed/train.csv\n" if line.endswith("  reviewed/train.csv") else line + "\n"
+                                for line in sums.read_text("utf-8").splitlines()), "utf-8")
+        return frozen
+
+    broken = forge("v1.0.0")
+    assert curation.check_release_sums(root / "releases" / "v1.0.0") == []  # the forgery passes the checksums
+    assert review.lint(workspace(root), labels) == []  # an older release: its sums are what lint checks
+    deep = found(review.lint(workspace(root), labels, every_release=True))
+    assert deep == [("reviewed/train.csv", 2, "train 1 is in train.csv (line 2) but recorded as kept")], deep
+    every = CliRunner().invoke(main, ["lint", "--every-release", "--lists-dir", str(root)])
+    assert every.exit_code == 2 and f"{broken}:2: train 1 is in train.csv (line 2) but recorded as kept" in every.stderr
+    assert CliRunner().invoke(main, ["lint", "--lists-dir", str(root)]).exit_code == 0
+    newest = forge("v1.1.0")
+    problems = [str(p) for p in review.lint(workspace(root), labels)]
+    assert problems == [f"{newest}:2: train 1 is in train.csv (line 2) but recorded as kept"], problems
+
+
 def test_release_waits_for_the_second_look_pile(tmp_path, labels):
     root = lists(tmp_path)
     (root / "reviewed" / "second_look.csv").write_text(
