@@ -384,7 +384,7 @@ def lint(ws: Workspace, labels=None, every_release: bool = False) -> list[Proble
     linted in full when it was made, so re-reading every frozen record (minutes, once there are
     hundreds of releases) only finds something new after lint's own rules change.
     """
-    problems = curation.lint(ws, labels)
+    problems = curation.lint(ws, labels, every_release)
     released = ws.released_versions()
     for directory in [ws.lists_dir] + [ws.lists_dir / "releases" / v for v in (released if every_release else released[-1:])]:
         lists, _ = curation.read_lists(directory)

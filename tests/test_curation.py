@@ -107,6 +107,25 @@ def test_released_lists_are_immutable_and_versions_resolve(tmp_path):
         curation.load(workspace(root), "v1.2.0")
 
 
+def test_lint_reads_the_newest_releases_lists_and_every_ones_only_when_asked(tmp_path):
+    root = lists_root(tmp_path, HEADER + "0,5,IDK,noisy,x\n")
+
+    def freeze(version, train):
+        release = root / "releases" / version
+        release.mkdir(parents=True)
+        (release / "train.csv").write_text(train)
+        (release / "test.csv").write_bytes((root / "test.csv").read_bytes())
+        (release / "SHA256SUMS").write_text("".join(
+            f"{hashlib.sha256((release / n).read_bytes()).hexdigest()}  {n}\n" for n in ("test.csv", "train.csv")))
+
+    freeze("v1.0.0", HEADER + "0,5,IDK,noisy,\n")  # an empty note, with sums that match: a forged release
+    freeze("v1.1.0", HEADER + "0,5,IDK,noisy,x\n")
+    assert curation.lint(workspace(root)) == []  # an older release is proved by its sums alone
+    assert messages(curation.lint(workspace(root), every_release=True)) == [("train.csv", 2, "note is empty; say what you see")]
+    freeze("v1.2.0", HEADER + "0,5,IDK,noisy,\n")
+    assert messages(curation.lint(workspace(root))) == [("train.csv", 2, "note is empty; say what you see")]  # the newest is read
+
+
 def test_lint_cli_reports_all_problems_and_exits_2(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_IDK_LISTS_DIR", str(lists_root(tmp_path, HEADER + "3,1,IDK,noisy,\n2,1,IDK,odd,x\n")))
     result = CliRunner().invoke(main, ["lint", "--no-raw"])
