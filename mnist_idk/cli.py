@@ -75,16 +75,16 @@ def validate(ws: Workspace, directory: Path, version: str | None, skip_load_data
 @main.command()
 @click.option("--no-raw", is_flag=True, help="Skip checks that need the raw files (original labels).")
 @click.option("--every-release", is_flag=True,
-              help="Re-check every release's review record in full, not only the newest's (minutes with hundreds "
-                   "of releases; each was checked when it was made): after an upgrade of mnist-idk whose lint "
-                   "checks more.")
+              help="Re-read every release's lists and review record in full, not only the newest's (minutes with "
+                   "hundreds of releases; each was checked when it was made): after an upgrade of mnist-idk whose "
+                   "lint checks more.")
 @handle_errors
 @with_workspace
 def lint(ws: Workspace, no_raw: bool, every_release: bool) -> None:
     """Check the curation lists: format, indices, original labels, reasons, released files.
 
     The working lists and review record in full; every release's files against its SHA256SUMS
-    (released files never change); the newest release's review record in full.
+    (released files never change); the newest release's lists and review record in full.
     """
     from . import curation, review
 

@@ -234,7 +234,7 @@ def review_reader_family(ws: Workspace, labels: str, note: str, not_note: str | 
     mnist-idk review reader family --label 4 --note 'closed|triang' --not-note 'open' \\
         --ranking build/ranking.csv --toward 9 --top 30 --stratum closed4 --out family.csv
     mnist-idk review reader draw family.csv --round v1.46.0 --digits 4,9 --kept-controls 30
-    mnist-idk review reader family --label 0,1,2,3,4,5,6,7,8,9 --note . --split train \
+    mnist-idk review reader family --label 0,1,2,3,4,5,6,7,8,9 --note . --split train \\
         --not-source audit --sample 30 --seed 313 --stratum named-kept --out random.csv
 
     Every image of those labels that the record kept (or listed) with a note naming the line, and

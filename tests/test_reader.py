@@ -580,6 +580,16 @@ def test_contested_kind_choices_are_the_kinds_reader_finds():
     assert tuple(kind.type.choices) == reader.CONTESTED
 
 
+def test_family_not_source_choices_are_the_kinds_the_record_accepts():
+    # The CLI spells the kinds out so that --help need not import review: keep them in step with its grammar.
+    from mnist_idk.reader_cli import review_reader_family
+
+    choices = next(p for p in review_reader_family.params if p.name == "not_sources").type.choices
+    tokens = ["seed-v1.0.0", "published:northcutt2021", "suggest:cnn-s0@1", "audit-s3:cnn-s0@1", "forms-v2:2-loop-no-tail"]
+    assert all(reader.review._SOURCE.match(t) for t in tokens)
+    assert sorted(reader.review.source_kind(t) for t in tokens) == sorted(choices)
+
+
 def fill_with_one_panel_split(sheet, split_note: str, kept_note: str) -> list[dict]:
     """Fill ``sheet`` as a panel would: its first row unsure with no majority, every other row kept."""
     rows = read(sheet)
