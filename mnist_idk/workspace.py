@@ -140,8 +140,12 @@ class Workspace:
             return self.lists_dir
         path = self.lists_dir / "releases" / version
         if not path.is_dir():
-            known = ", ".join(self.released_versions()) or "none"
-            raise MnistIdkError(f"{path}: no such release (released: {known})")
+            released = self.released_versions()
+            if len(released) <= 8:
+                known = "released: " + (", ".join(released) or "none")
+            else:  # hundreds of releases: one readable line, not all of them
+                known = f"{len(released)} released, {released[0]} to {released[-1]}; the newest: {', '.join(released[-5:])}"
+            raise MnistIdkError(f"{path}: no such release ({known})")
         return path
 
     # --- files ----------------------------------------------------------------------------

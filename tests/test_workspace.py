@@ -33,6 +33,19 @@ def checkout(root, train_rows=()):
     return root
 
 
+def test_an_unknown_release_names_the_releases_in_one_readable_line(tmp_path):
+    root = checkout(tmp_path / "clone")
+    ws = Workspace.find(cwd=root, environ={})
+    with pytest.raises(MnistIdkError, match=r"v9\.9\.9: no such release \(released: v1\.0\.0\)"):
+        ws.version_dir("v9.9.9")
+    for minor in range(1, 12):  # twelve releases: the count, the range and the newest five
+        (root / "curation_lists" / "releases" / f"v1.{minor}.0").mkdir()
+    with pytest.raises(MnistIdkError) as error:
+        ws.version_dir("9.9.9")
+    assert str(error.value).endswith("no such release (12 released, v1.0.0 to v1.11.0; the newest: v1.7.0, v1.8.0, "
+                                     "v1.9.0, v1.10.0, v1.11.0)")
+
+
 def test_the_checkout_is_found_from_any_subdirectory(tmp_path):
     root = checkout(tmp_path / "clone")
     deep = root / "a" / "b"
