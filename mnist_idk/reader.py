@@ -30,7 +30,7 @@ from PIL import Image
 
 from . import review
 from .blind import SHEET_COLUMNS, disagreements_path, refuse_if_decided, votes_of
-from .curation import REASONS, Problem
+from .curation import REASONS, Problem, parse_version
 from .errors import MnistIdkError
 from .metrics import wilson
 from .raw import SPLITS, Split
@@ -426,6 +426,12 @@ def read_leave_out(paths: Sequence[Path]) -> dict[tuple[str, int], tuple[str, Pa
     if problems:
         raise MnistIdkError("\n".join(map(str, problems)))
     return held
+
+
+def read_since(checks: Sequence[review.BlindCheck], version: str) -> set[tuple[str, int]]:
+    """The images any blind reading of a round from ``version`` on has read: what a control window leaves out."""
+    start = parse_version(version)
+    return {(c.split, c.index) for c in checks if parse_version(c.round) >= start}
 
 
 def mostly(votes: str, letter: str) -> bool:

@@ -72,6 +72,10 @@ def review_reader() -> None:
               help="A CSV split,index (e.g. another chunk's strata.csv) whose images are not drawn as controls: "
                    "for a round read in chunks, or beside another round, before it is recorded. A family image "
                    "that such a file holds as a control is refused.")
+@click.option("--unread-for", type=click.IntRange(min=1), metavar="N",
+              help="Leave out as controls every image a blind reading of the newest N releases' rounds (or of "
+                   "rounds not released yet) has read: the control window of curation_lists/README.md (25), so "
+                   "no image stands as a control round after round.")
 @click.option("--reread-controls", is_flag=True,
               help="Also draw controls from images read more than once where every reading agrees (a listing "
                    "the blind re-check and a unanimous panel both listed): for when the images read once are "
@@ -88,7 +92,8 @@ def review_reader() -> None:
 @with_workspace
 def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls: int, kept_controls: int,
                        digits: str | None, exclude_notes: str | None, leave_out: tuple[Path, ...],
-                       reread_controls: bool, seed: int, ranking: Path | None, readers: int, out_dir: Path) -> None:
+                       unread_for: int | None, reread_controls: bool, seed: int, ranking: Path | None, readers: int,
+                       out_dir: Path) -> None:
     """Draw a panel round: FAMILY (a CSV split,index[,stratum]) beside controls, as a sheet and its strata.
 
     \b
@@ -119,9 +124,18 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     if ranking is not None:
         predicted = {(c.split, c.index): c.predicted if c.reference is None else c.reference
                      for c in reviews.ranking_candidates(ranking, "ranking")}
-    panel = reader.draw(reviews.load_record(ws, "working"), reviews.load_blind(ws), reader.read_family(family),
+    checks = reviews.load_blind(ws)
+    held = reader.read_leave_out(leave_out)
+    if unread_for is not None:
+        released = ws.released_versions()
+        start = released[-unread_for] if len(released) >= unread_for else "v0.0.0"
+        window = reader.read_since(checks, start)
+        for image in window:
+            held.setdefault(image, ("", ws.lists_dir / reviews.RECORD / reviews.BLIND))
+        click.echo(f"--unread-for {unread_for}: {len(window)} image(s) read since {start} are not controls", err=True)
+    panel = reader.draw(reviews.load_record(ws, "working"), checks, reader.read_family(family),
                         {"listed": listed_controls, "kept": kept_controls}, wanted, exclude_notes, seed, predicted,
-                        reader.read_leave_out(leave_out), reread_controls)
+                        held, reread_controls)
     strata = Counter(stratum for _, stratum in panel.images)
     for stratum in sorted(strata):
         drawn_from = f" (drawn from {panel.eligible[stratum]})" if stratum in panel.eligible else ""

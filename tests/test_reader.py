@@ -815,6 +815,34 @@ def test_family_sample_is_a_seeded_random_n_in_index_order_that_leaves_out_a_sou
         assert not (tmp_path / "bad.csv").exists()
 
 
+def test_draw_unread_for_leaves_out_the_controls_read_within_the_newest_releases(panel_root, tmp_path):
+    # Keeps 20-29 agree with their one reading; move 20-24's readings to round v1.2.0, and release v1.1.0 and v1.2.0.
+    blind = panel_root / "reviewed" / "blind_recheck.csv"
+    checks = read(blind)
+    for c in checks:
+        if c["index"] in ("20", "21", "22", "23", "24"):
+            c["round"] = "v1.2.0"
+    write(blind, list(checks[0]), sorted(checks, key=lambda c: (c["round"], int(c["index"]))))
+    for version in ("v1.1.0", "v1.2.0"):
+        (panel_root / "releases" / version).mkdir(parents=True)
+    family = tmp_path / "family.csv"
+    write(family, ["split", "index", "stratum"], [{"split": "train", "index": "11", "stratum": "f"}])
+    every_digit = ("--listed-controls", "0", "--digits", "0,1,2,3,4,5,6,7,8,9")
+
+    def kept_pool(name, *options):
+        result = draw(panel_root, family, tmp_path / name, *every_digit, *options)
+        assert result.exit_code == 0, result.output
+        return result, {r["index"] for r in read(tmp_path / name / "strata.csv") if r["stratum"] == "control-kept"}
+
+    plain, _ = kept_pool("a", "--kept-controls", "10")
+    assert "control-kept: 10 images (drawn from 10)" in plain.stderr
+    newest, kept = kept_pool("b", "--kept-controls", "5", "--unread-for", "1")
+    assert "--unread-for 1: 6 image(s) read since v1.2.0 are not controls" in newest.stderr  # and listed 10
+    assert "control-kept: 5 images (drawn from 5)" in newest.stderr and kept == {"25", "26", "27", "28", "29"}
+    both = draw(panel_root, family, tmp_path / "c", *every_digit, "--kept-controls", "1", "--unread-for", "5")
+    assert both.exit_code == 2 and "1 kept controls asked for, but only 0 kept images" in both.stderr  # every reading
+
+
 def test_draw_takes_no_control_from_a_panel_that_split_over_it(panel_root, tmp_path):
     # Train 20 and 21 are kept and read once; make those readings panels, 21's split 4 to 1.
     blind = panel_root / "reviewed" / "blind_recheck.csv"
