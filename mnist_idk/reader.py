@@ -428,10 +428,13 @@ def read_leave_out(paths: Sequence[Path]) -> dict[tuple[str, int], tuple[str, Pa
     return held
 
 
-def read_since(checks: Sequence[review.BlindCheck], version: str) -> set[tuple[str, int]]:
-    """The images any blind reading of a round from ``version`` on has read: what a control window leaves out."""
-    start = parse_version(version)
-    return {(c.split, c.index) for c in checks if parse_version(c.round) >= start}
+def unread_window(checks: Sequence[review.BlindCheck], released: Sequence[str],
+                  releases: int) -> tuple[str, set[tuple[str, int]]]:
+    """The control window: the first of the newest ``releases`` releases (v0.0.0 when there are
+    fewer), and the images any blind reading of a round from it on (rounds not released yet too)
+    has read, which are not drawn as controls."""
+    start = released[-releases] if len(released) >= releases else "v0.0.0"
+    return start, {(c.split, c.index) for c in checks if parse_version(c.round) >= parse_version(start)}
 
 
 def mostly(votes: str, letter: str) -> bool:

@@ -127,9 +127,7 @@ def review_reader_draw(ws: Workspace, family: Path, round_: str, listed_controls
     checks = reviews.load_blind(ws)
     held = reader.read_leave_out(leave_out)
     if unread_for is not None:
-        released = ws.released_versions()
-        start = released[-unread_for] if len(released) >= unread_for else "v0.0.0"
-        window = reader.read_since(checks, start)
+        start, window = reader.unread_window(checks, ws.released_versions(), unread_for)
         for image in window:
             held.setdefault(image, ("", ws.lists_dir / reviews.RECORD / reviews.BLIND))
         click.echo(f"--unread-for {unread_for}: {len(window)} image(s) read since {start} are not controls", err=True)

@@ -377,16 +377,11 @@ def read_consistency(path: Path, labels=None) -> tuple[set[tuple[str, int]], lis
 
 
 def lint(ws: Workspace, labels=None, every_release: bool = False) -> list[Problem]:
-    """``curation.lint`` plus the review record of the working lists and of the newest release (of
-    every release with ``every_release``).
-
-    ``curation.lint`` proves every release's files unchanged against its SHA256SUMS, and each was
-    linted in full when it was made, so re-reading every frozen record (minutes, once there are
-    hundreds of releases) only finds something new after lint's own rules change.
-    """
+    """``curation.lint`` plus the review record of the working lists and of the releases it reads in
+    full (``curation.read_in_full``: the newest, or every one with ``every_release``)."""
     problems = curation.lint(ws, labels, every_release)
-    released = ws.released_versions()
-    for directory in [ws.lists_dir] + [ws.lists_dir / "releases" / v for v in (released if every_release else released[-1:])]:
+    releases = [ws.lists_dir / "releases" / v for v in curation.read_in_full(ws, every_release)]
+    for directory in [ws.lists_dir] + releases:
         lists, _ = curation.read_lists(directory)
         problems += check_record(directory, lists, labels)
     return problems
